@@ -1,0 +1,146 @@
+//! Collecting votes into QCs and timeouts into TCs.
+//!
+//! Votes are checked lazily: the sender is authenticated by the transport and
+//! must be the vote's author, so only a voter can lie about its own vote.
+//! When a block gathers a quorum, all its votes are batch-verified at once;
+//! on failure each is checked alone and the bad ones are dropped and blamed.
+//! Timeouts are rare and are verified one by one on arrival by the core.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ordo_types::{Committee, Digest, NodeIndex};
+
+use crate::messages::{vote_message, QuorumCert, Timeout, TimeoutCert, View, Vote};
+use crate::Fault;
+
+/// Votes of views that have not produced a QC yet.
+#[derive(Default)]
+pub struct VoteAggregator {
+    views: BTreeMap<View, ViewVotes>,
+}
+
+#[derive(Default)]
+struct ViewVotes {
+    by_author: HashMap<NodeIndex, Digest>,
+    by_block: HashMap<Digest, Vec<Vote>>,
+    certified: bool,
+}
+
+/// What adding a vote produced.
+#[derive(Debug, Default)]
+pub struct VoteOutcome {
+    pub qc: Option<QuorumCert>,
+    pub faults: Vec<(NodeIndex, Fault)>,
+}
+
+impl VoteAggregator {
+    /// Adds a vote whose author is a member and is the authenticated sender.
+    pub fn add(&mut self, vote: Vote, committee: &Committee) -> VoteOutcome {
+        let mut outcome = VoteOutcome::default();
+        let view = self.views.entry(vote.view).or_default();
+        if view.certified {
+            return outcome;
+        }
+        match view.by_author.get(&vote.author) {
+            Some(block) if *block == vote.block => return outcome,
+            Some(_) => {
+                outcome
+                    .faults
+                    .push((vote.author, Fault::DoubleVote(vote.view)));
+                return outcome;
+            }
+            None => {}
+        }
+        view.by_author.insert(vote.author, vote.block);
+        let block = vote.block;
+        let votes = view.by_block.entry(block).or_default();
+        votes.push(vote);
+        if votes.len() < committee.quorum() {
+            return outcome;
+        }
+        votes.sort_by_key(|v| v.author);
+        let message = vote_message(votes[0].view, &block);
+        let items: Vec<(NodeIndex, &[u8], ordo_types::Signature)> = votes
+            .iter()
+            .map(|v| (v.author, message.as_slice(), v.signature))
+            .collect();
+        if committee.verify_many(&items).is_err() {
+            // Find the liars one by one and forget their votes.
+            let (good, bad): (Vec<Vote>, Vec<Vote>) = votes
+                .drain(..)
+                .partition(|v| committee.verify(v.author, &message, &v.signature).is_ok());
+            *votes = good;
+            for v in bad {
+                view.by_author.remove(&v.author);
+                outcome.faults.push((v.author, Fault::BadSignature("vote")));
+            }
+            if votes.len() < committee.quorum() {
+                return outcome;
+            }
+        }
+        view.certified = true;
+        outcome.qc = Some(QuorumCert {
+            view: votes[0].view,
+            block,
+            votes: votes.iter().map(|v| (v.author, v.signature)).collect(),
+        });
+        view.by_block.clear();
+        outcome
+    }
+
+    /// Forgets every view below `view`.
+    pub fn prune_below(&mut self, view: View) {
+        self.views = self.views.split_off(&view);
+    }
+
+    /// Views currently held (for bounds checks in tests).
+    pub fn views_held(&self) -> usize {
+        self.views.len()
+    }
+}
+
+/// Verified timeouts of views that have not produced a TC yet.
+#[derive(Default)]
+pub struct TimeoutAggregator {
+    views: BTreeMap<View, HashMap<NodeIndex, View>>,
+    timeouts: BTreeMap<View, Vec<(NodeIndex, View, ordo_types::Signature)>>,
+}
+
+impl TimeoutAggregator {
+    /// Adds a verified timeout; returns how many distinct members have timed
+    /// out in its view, and a TC when that reaches a quorum. `high_qc` is the
+    /// node's highest verified QC, already at least as high as the QC of
+    /// every timeout added.
+    pub fn add(
+        &mut self,
+        timeout: &Timeout,
+        high_qc: &QuorumCert,
+        committee: &Committee,
+    ) -> (usize, Option<TimeoutCert>) {
+        let authors = self.views.entry(timeout.view).or_default();
+        if authors.contains_key(&timeout.author) {
+            return (authors.len(), None);
+        }
+        authors.insert(timeout.author, timeout.high_qc.view);
+        let signers = self.timeouts.entry(timeout.view).or_default();
+        signers.push((timeout.author, timeout.high_qc.view, timeout.signature));
+        let count = signers.len();
+        if count != committee.quorum() {
+            return (count, None);
+        }
+        let mut signers = signers.clone();
+        signers.sort_by_key(|(author, _, _)| *author);
+        let tc = TimeoutCert {
+            view: timeout.view,
+            high_qc: high_qc.clone(),
+            signers,
+        };
+        (count, Some(tc))
+    }
+
+    /// Forgets every view below `view`.
+    pub fn prune_below(&mut self, view: View) {
+        self.views = self.views.split_off(&view);
+        self.timeouts = self.timeouts.split_off(&view);
+    }
+}

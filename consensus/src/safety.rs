@@ -1,0 +1,192 @@
+//! The one place that decides whether this node may sign a vote or a timeout.
+//!
+//! These are the 2-chain HotStuff safety rules of Jolteon (Gelashvili et al.,
+//! "Jolteon and Ditto", FC 2022), in the form of aptos-core's
+//! `safety_rules_2chain.rs`. [`SafetyRules`] owns the signing key for votes
+//! and timeouts, so no other code can produce either. Every signature it
+//! releases comes with the [`SafetyData`] that must be durable before the
+//! signed message leaves the node; a re-sent vote or timeout for the same
+//! view is the stored one, never a fresh signature.
+
+use ordo_types::{Keypair, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::messages::{
+    timeout_message, vote_message, Block, QuorumCert, Timeout, TimeoutCert, View, Vote,
+};
+
+/// What a node must remember across restarts to never contradict itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafetyData {
+    /// The highest view this node voted or timed out in. It never votes in
+    /// this view or below again.
+    pub last_voted_view: View,
+    /// The highest view of a QC this node has seen (the 2-chain lock): any
+    /// timeout it signs carries a QC at least this high.
+    pub highest_qc_view: View,
+    /// The highest view this node timed out in.
+    pub highest_timeout_view: View,
+    /// The last vote signed, re-sent as is if asked for the same view.
+    pub last_vote: Option<Vote>,
+    /// The last timeout signed, re-sent as is for the same view.
+    pub last_timeout: Option<Timeout>,
+}
+
+/// A signature the rules allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signed<T> {
+    /// Newly signed: `persist` must be durable before `message` leaves.
+    New { message: T, persist: SafetyData },
+    /// The message signed before for this view, unchanged; nothing new to
+    /// persist.
+    Repeat(T),
+}
+
+/// Why the rules refused to sign. Refusals are normal (late messages, a
+/// view already voted in); whether the input was also misbehaviour is the
+/// caller's judgement.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("already voted for another block in view {0}")]
+    AlreadyVoted(View),
+    #[error("view {view} is not above the last voted view {last_voted}")]
+    NotAboveLastVoted { view: View, last_voted: View },
+    #[error("view {view} neither follows its QC (view {qc_view}) nor a TC that allows it")]
+    NotSafeToVote { view: View, qc_view: View },
+    #[error("timeout for view {view} is below the last voted view {last_voted}")]
+    TimeoutBelowLastVoted { view: View, last_voted: View },
+    #[error("timeout would carry QC view {qc_view}, below the lock {lock}")]
+    TimeoutBelowLock { qc_view: View, lock: View },
+    #[error("timeout for view {view} follows neither its QC nor a TC")]
+    TimeoutNotJustified { view: View },
+}
+
+/// The safety rules and the key they guard.
+pub struct SafetyRules {
+    me: NodeIndex,
+    keypair: Keypair,
+    data: SafetyData,
+}
+
+impl SafetyRules {
+    pub fn new(me: NodeIndex, keypair: Keypair, data: SafetyData) -> Self {
+        SafetyRules { me, keypair, data }
+    }
+
+    pub fn data(&self) -> &SafetyData {
+        &self.data
+    }
+
+    /// **Lock update.** `highest_qc_view := max(highest_qc_view, qc.view)`
+    /// for every valid QC observed. It is persisted with the next signature.
+    pub fn observe_qc(&mut self, qc_view: View) {
+        self.data.highest_qc_view = self.data.highest_qc_view.max(qc_view);
+    }
+
+    /// **Vote rule.** Vote for block `B` only if
+    /// 1. `B.view > last_voted_view` (at most one vote per view, views only
+    ///    increase), and
+    /// 2. `B.view == B.qc.view + 1`, or `B` carries a TC with
+    ///    `B.view == TC.view + 1` and `B.qc.view >= max QC view in TC`.
+    ///
+    /// A vote already signed for `B` in `B.view` is returned as is.
+    pub fn vote(&mut self, block: &Block) -> Result<Signed<Vote>, Refusal> {
+        let view = block.view();
+        let digest = block.digest();
+        if let Some(vote) = &self.data.last_vote {
+            if vote.view == view {
+                return if vote.block == digest {
+                    Ok(Signed::Repeat(vote.clone()))
+                } else {
+                    Err(Refusal::AlreadyVoted(view))
+                };
+            }
+        }
+        if view <= self.data.last_voted_view {
+            return Err(Refusal::NotAboveLastVoted {
+                view,
+                last_voted: self.data.last_voted_view,
+            });
+        }
+        Self::safe_to_vote(block)?;
+        self.observe_qc(block.parent_qc.view);
+        self.data.last_voted_view = view;
+        let vote = Vote {
+            view,
+            block: digest,
+            author: self.me,
+            signature: self.keypair.sign(&vote_message(view, &digest)),
+        };
+        self.data.last_vote = Some(vote.clone());
+        Ok(Signed::New {
+            message: vote,
+            persist: self.data.clone(),
+        })
+    }
+
+    /// Rule 2 of [`Self::vote`], a pure function of the block: either the
+    /// block directly extends its QC, or a TC for the previous view allows
+    /// it and its QC is at least as high as any QC the TC's signers held.
+    pub fn safe_to_vote(block: &Block) -> Result<(), Refusal> {
+        let view = block.view();
+        let qc_view = block.parent_qc.view;
+        if view == qc_view + 1 {
+            return Ok(());
+        }
+        match &block.tc {
+            Some(tc) if view == tc.view + 1 && qc_view >= tc.max_qc_view() => Ok(()),
+            _ => Err(Refusal::NotSafeToVote { view, qc_view }),
+        }
+    }
+
+    /// **Timeout rule.** Sign a timeout for `view` carrying `high_qc` only if
+    /// 1. `view >= last_voted_view`,
+    /// 2. `high_qc.view >= highest_qc_view` (never time out below the lock),
+    /// 3. `view == high_qc.view + 1` or `view == high_tc.view + 1` (the view
+    ///    was entered legitimately).
+    ///
+    /// Afterwards `last_voted_view >= view`: the node never votes in `view`.
+    /// A timeout already signed for `view` is returned as is.
+    pub fn timeout(
+        &mut self,
+        view: View,
+        high_qc: &QuorumCert,
+        high_tc: Option<&TimeoutCert>,
+    ) -> Result<Signed<Timeout>, Refusal> {
+        if let Some(timeout) = &self.data.last_timeout {
+            if timeout.view == view {
+                return Ok(Signed::Repeat(timeout.clone()));
+            }
+        }
+        if view < self.data.last_voted_view {
+            return Err(Refusal::TimeoutBelowLastVoted {
+                view,
+                last_voted: self.data.last_voted_view,
+            });
+        }
+        if high_qc.view < self.data.highest_qc_view {
+            return Err(Refusal::TimeoutBelowLock {
+                qc_view: high_qc.view,
+                lock: self.data.highest_qc_view,
+            });
+        }
+        let after_tc = high_tc.is_some_and(|tc| view == tc.view + 1);
+        if view != high_qc.view + 1 && !after_tc {
+            return Err(Refusal::TimeoutNotJustified { view });
+        }
+        self.observe_qc(high_qc.view);
+        self.data.last_voted_view = view;
+        self.data.highest_timeout_view = self.data.highest_timeout_view.max(view);
+        let timeout = Timeout {
+            view,
+            high_qc: high_qc.clone(),
+            author: self.me,
+            signature: self.keypair.sign(&timeout_message(view, high_qc.view)),
+        };
+        self.data.last_timeout = Some(timeout.clone());
+        Ok(Signed::New {
+            message: timeout,
+            persist: self.data.clone(),
+        })
+    }
+}
