@@ -32,8 +32,10 @@ pub struct SafetyData {
     pub last_timeout: Option<Timeout>,
 }
 
-/// A signature the rules allowed.
+/// A signature the rules allowed. Returned once per signature, so the size
+/// difference between the variants does not matter.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Signed<T> {
     /// Newly signed: `persist` must be durable before `message` leaves.
     New { message: T, persist: SafetyData },

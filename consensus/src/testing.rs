@@ -313,3 +313,117 @@ impl Cluster {
         self.queue.push(Reverse((at_ms, seq)));
     }
 }
+
+/// Builds correctly (or deliberately wrongly) signed blocks and certificates
+/// for table-driven tests.
+pub struct Fixture {
+    pub committee: Arc<Committee>,
+    pub keys: Vec<Keypair>,
+}
+
+impl Fixture {
+    pub fn new(n: usize) -> Self {
+        let (committee, keys) = Committee::for_testing(n);
+        Fixture {
+            committee: Arc::new(committee),
+            keys,
+        }
+    }
+
+    pub fn genesis(&self) -> crate::Block {
+        crate::Block::genesis(self.committee.digest())
+    }
+
+    pub fn genesis_qc(&self) -> crate::QuorumCert {
+        crate::QuorumCert::genesis(&self.committee)
+    }
+
+    /// A QC for `block` signed by `signers`.
+    pub fn qc_by(&self, block: &crate::Block, signers: &[NodeIndex]) -> crate::QuorumCert {
+        let digest = block.digest();
+        let message = crate::messages::vote_message(block.view(), &digest);
+        crate::QuorumCert {
+            view: block.view(),
+            block: digest,
+            votes: signers
+                .iter()
+                .map(|i| (*i, self.keys[usize::from(*i)].sign(&message)))
+                .collect(),
+        }
+    }
+
+    /// A QC for `block` signed by the first quorum of members.
+    pub fn qc(&self, block: &crate::Block) -> crate::QuorumCert {
+        let signers: Vec<NodeIndex> = (0..self.committee.quorum() as NodeIndex).collect();
+        self.qc_by(block, &signers)
+    }
+
+    /// A TC for `view` from the first quorum of members, each reporting the
+    /// QC view in `qc_views` (cycled), carrying `high_qc`.
+    pub fn tc(
+        &self,
+        view: u64,
+        qc_views: &[u64],
+        high_qc: &crate::QuorumCert,
+    ) -> crate::TimeoutCert {
+        let signers = (0..self.committee.quorum() as NodeIndex)
+            .map(|i| {
+                let qc_view = qc_views[usize::from(i) % qc_views.len()];
+                let message = crate::messages::timeout_message(view, qc_view);
+                (i, qc_view, self.keys[usize::from(i)].sign(&message))
+            })
+            .collect();
+        crate::TimeoutCert {
+            view,
+            high_qc: high_qc.clone(),
+            signers,
+        }
+    }
+
+    /// A block in `view` by `author` extending the block `qc` certifies
+    /// (`parent` must be that block), with an optional TC and payload.
+    pub fn block(
+        &self,
+        view: u64,
+        author: NodeIndex,
+        parent: &crate::Block,
+        qc: &crate::QuorumCert,
+        tc: Option<crate::TimeoutCert>,
+        items: Vec<PayloadItem>,
+    ) -> crate::Block {
+        let payload = crate::Payload { items };
+        let header = crate::BlockHeader {
+            view,
+            height: parent.height() + 1,
+            parent: qc.block,
+            parent_view: qc.view,
+            payload: payload.digest(),
+            author,
+        };
+        let signature = self.keys[usize::from(author)]
+            .sign(&crate::messages::proposal_message(&header.digest()));
+        crate::Block {
+            header,
+            parent_qc: qc.clone(),
+            tc,
+            payload,
+            signature,
+        }
+    }
+
+    /// A fresh core for member `me` at genesis with round-robin leaders.
+    pub fn core(&self, me: NodeIndex, config: Config) -> Core {
+        self.core_from(me, config, Recovery::genesis(&self.committee))
+    }
+
+    pub fn core_from(&self, me: NodeIndex, config: Config, recovery: Recovery) -> Core {
+        Core::new(
+            config,
+            self.committee.clone(),
+            me,
+            self.keys[usize::from(me)].clone(),
+            Box::new(RoundRobin::new(self.committee.size())),
+            recovery,
+        )
+    }
+}

@@ -1,4 +1,5 @@
 //! Whole-protocol runs of real cores in the in-process harness (plain
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! queues, virtual time). Named by size and fault; each states its seed.
 
 use ordo_consensus::testing::Cluster;

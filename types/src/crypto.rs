@@ -129,6 +129,33 @@ impl<'de> Deserialize<'de> for Signature {
 pub struct Keypair {
     signing: SigningKey,
     public: PublicKey,
+    scheme: Scheme,
+}
+
+/// How signatures are made and checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scheme {
+    /// ed25519: what every real node uses.
+    #[default]
+    Ed25519,
+    /// **Simulation only.** A "signature" is a keyed blake3 hash of the
+    /// public key and the message: about a hundred times cheaper than
+    /// ed25519 and detects any corrupted or misattributed signature, but
+    /// anyone who knows the public key can forge it. The deterministic
+    /// simulator uses it so thousands of views run per wall-second; no
+    /// configuration of the node can select it.
+    InsecureSimulated,
+}
+
+impl Scheme {
+    pub(crate) fn simulated_signature(key: &PublicKey, message: &[u8]) -> Signature {
+        let mut hasher = blake3::Hasher::new_keyed(&key.0);
+        hasher.update(b"ordo-simulated-signature");
+        hasher.update(message);
+        let mut out = [0u8; 64];
+        hasher.finalize_xof().fill(&mut out);
+        Signature(out)
+    }
 }
 
 impl Keypair {
@@ -143,7 +170,22 @@ impl Keypair {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         let signing = SigningKey::from_bytes(&seed);
         let public = PublicKey(signing.verifying_key().to_bytes());
-        Keypair { signing, public }
+        Keypair {
+            signing,
+            public,
+            scheme: Scheme::Ed25519,
+        }
+    }
+
+    /// The same key under the insecure simulated scheme (see
+    /// [`Scheme::InsecureSimulated`]): for the simulator only.
+    pub fn insecure_simulated(mut self) -> Self {
+        self.scheme = Scheme::InsecureSimulated;
+        self
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 
     pub fn public(&self) -> PublicKey {
@@ -151,7 +193,10 @@ impl Keypair {
     }
 
     pub fn sign(&self, message: &[u8]) -> Signature {
-        Signature(self.signing.sign(message).to_bytes())
+        match self.scheme {
+            Scheme::Ed25519 => Signature(self.signing.sign(message).to_bytes()),
+            Scheme::InsecureSimulated => Scheme::simulated_signature(&self.public, message),
+        }
     }
 
     /// The 32-byte seed, for key files.
@@ -170,7 +215,10 @@ impl Keypair {
 
 impl Clone for Keypair {
     fn clone(&self) -> Self {
-        Keypair::from_seed(self.seed())
+        Keypair {
+            scheme: self.scheme,
+            ..Keypair::from_seed(self.seed())
+        }
     }
 }
 

@@ -17,6 +17,6 @@ mod error;
 mod hex;
 
 pub use committee::{Committee, Member, NodeIndex};
-pub use crypto::{verify_batch, Keypair, PublicKey, Signature};
+pub use crypto::{verify_batch, Keypair, PublicKey, Scheme, Signature};
 pub use digest::Digest;
 pub use error::{Error, Result};

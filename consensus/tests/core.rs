@@ -1,0 +1,370 @@
+//! The core as a table of (input → expected actions).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::type_complexity)]
+
+use ordo_consensus::messages::vote_message;
+use ordo_consensus::testing::Fixture;
+use ordo_consensus::{Action, Block, Config, Core, Event, Fault, Message, Recovery, Timer, Vote};
+use ordo_types::{NodeIndex, Signature};
+
+fn deliver(core: &mut Core, from: NodeIndex, message: Message) -> Vec<Action> {
+    core.handle(1, Event::Message { from, message })
+}
+
+fn proposal(block: &Block) -> Message {
+    Message::Proposal(Box::new(block.clone()))
+}
+
+fn faults(actions: &[Action]) -> Vec<Fault> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Misbehaviour { fault, .. } => Some(fault.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn votes(actions: &[Action]) -> Vec<(NodeIndex, Vote)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to,
+                message: Message::Vote(v),
+            } => Some((*to, v.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn persists(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Persist(_)))
+        .count()
+}
+
+#[test]
+fn invalid_proposals_are_refused_and_reported() {
+    let f = Fixture::new(4);
+    let g = f.genesis();
+    let gqc = f.genesis_qc();
+    let b1 = f.block(1, 1, &g, &gqc, None, vec![]);
+    let qc1 = f.qc(&b1);
+
+    let wrong_leader = f.block(1, 2, &g, &gqc, None, vec![]);
+    let mut bad_signature = b1.clone();
+    bad_signature.signature = Signature([7; 64]);
+    let mut forged_qc = qc1.clone();
+    forged_qc.votes[1].1 = f.keys[3].sign(&vote_message(1, &b1.digest()));
+    let short_qc = f.qc_by(&b1, &[0, 1]);
+    let duplicate_qc = f.qc_by(&b1, &[0, 0, 1]);
+    let with_qc = |qc| f.block(2, 2, &b1, &qc, None, vec![]);
+    let stale = f.block(3, 3, &b1, &qc1, None, vec![]);
+    let mut wrong_payload = f.block(1, 1, &g, &gqc, None, vec![b"x".to_vec()]);
+    wrong_payload.payload.items.push(b"smuggled".to_vec());
+    let too_many = f.block(1, 1, &g, &gqc, None, vec![vec![1]; 3]);
+
+    // (name, sender, block, the fault expected)
+    let table: Vec<(&str, NodeIndex, Block, fn(&Fault) -> bool)> = vec![
+        ("wrong leader", 2, wrong_leader, |f| {
+            matches!(f, Fault::WrongLeader { leader: 1, .. })
+        }),
+        ("relayed by a non-author", 2, b1.clone(), |f| {
+            matches!(f, Fault::WrongSender { .. })
+        }),
+        ("bad proposal signature", 1, bad_signature, |f| {
+            matches!(f, Fault::BadSignature("proposal"))
+        }),
+        ("forged QC signature", 2, with_qc(forged_qc), |f| {
+            matches!(f, Fault::BadSignature("quorum certificate"))
+        }),
+        ("short QC", 2, with_qc(short_qc), |f| {
+            matches!(f, Fault::MalformedQc(_))
+        }),
+        ("duplicate QC signer", 2, with_qc(duplicate_qc), |f| {
+            matches!(f, Fault::MalformedQc(_))
+        }),
+        ("stale QC without a TC", 3, stale, |f| {
+            matches!(f, Fault::UnsafeProposal(_))
+        }),
+        ("payload does not match its digest", 1, wrong_payload, |f| {
+            matches!(f, Fault::MalformedBlock("payload digest mismatch"))
+        }),
+        ("too many payload items", 1, too_many, |f| {
+            matches!(f, Fault::BadPayload(_))
+        }),
+    ];
+    for (name, from, block, expected) in table {
+        let config = Config {
+            max_payload_items: 2,
+            ..Config::default()
+        };
+        let mut core = f.core(0, config);
+        core.start(0);
+        let actions = deliver(&mut core, from, proposal(&block));
+        let got = faults(&actions);
+        assert_eq!(got.len(), 1, "{name}: {actions:?}");
+        assert!(expected(&got[0]), "{name}: got {:?}", got[0]);
+        assert!(votes(&actions).is_empty(), "{name}: must not vote");
+        assert_eq!(
+            persists(&actions),
+            0,
+            "{name}: must not change safety state"
+        );
+        assert_eq!(core.view(), 1, "{name}: must not move the view");
+    }
+}
+
+#[test]
+fn valid_proposal_persists_before_voting_to_the_next_leader() {
+    let f = Fixture::new(4);
+    let b1 = f.block(
+        1,
+        1,
+        &f.genesis(),
+        &f.genesis_qc(),
+        None,
+        vec![b"tx".to_vec()],
+    );
+    let mut core = f.core(3, Config::default());
+    core.start(0);
+    let actions = deliver(&mut core, 1, proposal(&b1));
+    let persist_at = actions.iter().position(|a| matches!(a, Action::Persist(_)));
+    let vote_at = actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::Send {
+                message: Message::Vote(_),
+                ..
+            }
+        )
+    });
+    assert!(persist_at.is_some() && vote_at.is_some(), "{actions:?}");
+    assert!(
+        persist_at < vote_at,
+        "safety data must be durable before the vote leaves"
+    );
+    let v = votes(&actions);
+    assert_eq!(v[0].0, 2, "votes go to the leader of the next view");
+    assert_eq!(v[0].1.block, b1.digest());
+}
+
+#[test]
+fn restart_from_persisted_safety_data_never_votes_twice_in_a_view() {
+    let f = Fixture::new(4);
+    let g = f.genesis();
+    let b1 = f.block(1, 1, &g, &f.genesis_qc(), None, vec![b"a".to_vec()]);
+    let b1_conflict = f.block(1, 1, &g, &f.genesis_qc(), None, vec![b"b".to_vec()]);
+
+    let mut core = f.core(3, Config::default());
+    core.start(0);
+    let actions = deliver(&mut core, 1, proposal(&b1));
+    let persisted = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Persist(data) => Some(data.clone()),
+            _ => None,
+        })
+        .expect("vote persisted");
+    let first_vote = votes(&actions)[0].1.clone();
+    drop(core);
+
+    // Crash mid-view 1; restart from what was on disk.
+    let recovery = Recovery {
+        safety: persisted,
+        ..Recovery::genesis(&f.committee)
+    };
+    let mut core = f.core_from(3, Config::default(), recovery);
+    core.start(5);
+    assert_eq!(core.view(), 1);
+
+    // The equivocating leader's other block for view 1 gets no vote.
+    let actions = deliver(&mut core, 1, proposal(&b1_conflict));
+    assert!(
+        votes(&actions).is_empty(),
+        "voted twice in view 1: {actions:?}"
+    );
+    assert_eq!(persists(&actions), 0);
+
+    // The same block again gets the stored vote: same signature, no new state.
+    let mut core = f.core_from(
+        3,
+        Config::default(),
+        Recovery {
+            safety: core.safety_data().clone(),
+            ..Recovery::genesis(&f.committee)
+        },
+    );
+    core.start(6);
+    let actions = deliver(&mut core, 1, proposal(&b1));
+    assert_eq!(votes(&actions), vec![(2, first_vote)]);
+    assert_eq!(
+        persists(&actions),
+        0,
+        "a re-sent vote is never a new signature"
+    );
+}
+
+#[test]
+fn timeout_persists_then_broadcasts_and_blocks_voting_in_that_view() {
+    let f = Fixture::new(4);
+    let b1 = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![]);
+    let mut core = f.core(3, Config::default());
+    let start = core.start(0);
+    let at = start
+        .iter()
+        .find_map(|a| match a {
+            Action::ScheduleTimer {
+                timer: Timer::View(1),
+                at_ms,
+            } => Some(*at_ms),
+            _ => None,
+        })
+        .expect("view timer armed");
+    // Early timers are ignored.
+    assert!(core
+        .handle(at - 1, Event::TimerFired(Timer::View(1)))
+        .is_empty());
+    let actions = core.handle(at, Event::TimerFired(Timer::View(1)));
+    let persist_at = actions.iter().position(|a| matches!(a, Action::Persist(_)));
+    let timeout_at = actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::Broadcast {
+                message: Message::Timeout(_)
+            }
+        )
+    });
+    assert!(
+        persist_at.is_some() && persist_at < timeout_at,
+        "{actions:?}"
+    );
+    assert_eq!(core.stats().timeouts, 1);
+    // The proposal arriving late gets no vote.
+    let actions = deliver(&mut core, 1, proposal(&b1));
+    assert!(votes(&actions).is_empty());
+}
+
+#[test]
+fn leader_forms_qc_from_votes_and_blames_a_forged_one() {
+    let f = Fixture::new(4);
+    // With payload in B1 the new leader proposes at once instead of idling.
+    let b1 = f.block(
+        1,
+        1,
+        &f.genesis(),
+        &f.genesis_qc(),
+        None,
+        vec![b"tx".to_vec()],
+    );
+    // Node 2 leads view 2 and collects votes for view 1.
+    let mut core = f.core(2, Config::default());
+    core.start(0);
+    deliver(&mut core, 1, proposal(&b1));
+    // Node 2 voted for itself; add a good vote from 0 and a forged one from 3.
+    let good = |i: NodeIndex| Vote {
+        view: 1,
+        block: b1.digest(),
+        author: i,
+        signature: f.keys[usize::from(i)].sign(&vote_message(1, &b1.digest())),
+    };
+    let mut forged = good(3);
+    forged.signature = f.keys[0].sign(&vote_message(1, &b1.digest()));
+    deliver(&mut core, 0, Message::Vote(good(0)));
+    let actions = deliver(&mut core, 3, Message::Vote(forged));
+    assert!(
+        matches!(faults(&actions)[..], [Fault::BadSignature("vote")]),
+        "{actions:?}"
+    );
+    assert_eq!(core.view(), 1, "no QC from a forged vote");
+    let actions = deliver(&mut core, 1, Message::Vote(good(1)));
+    assert_eq!(core.view(), 2, "QC formed from three valid votes");
+    let proposed = actions.iter().find_map(|a| match a {
+        Action::Broadcast {
+            message: Message::Proposal(b),
+        } => Some(b.clone()),
+        _ => None,
+    });
+    let b2 = proposed.expect("the new leader proposes");
+    assert_eq!(b2.parent_qc.view, 1);
+    assert_eq!(
+        b2.parent_qc
+            .votes
+            .iter()
+            .map(|(i, _)| *i)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+}
+
+#[test]
+fn absurd_views_and_bad_signatures_change_nothing() {
+    let f = Fixture::new(4);
+    let mut core = f.core(0, Config::default());
+    core.start(0);
+    let far = Vote {
+        view: u64::MAX - 1,
+        block: f.genesis().digest(),
+        author: 1,
+        signature: Signature([1; 64]),
+    };
+    assert!(deliver(&mut core, 1, Message::Vote(far)).is_empty());
+    let mut bad_tc = f.tc(1_000, &[0], &f.genesis_qc());
+    bad_tc.signers[0].2 = Signature([9; 64]);
+    let actions = deliver(&mut core, 1, Message::Tc(Box::new(bad_tc)));
+    assert_eq!(faults(&actions).len(), 1);
+    assert_eq!(core.view(), 1, "a forged TC must not move the view");
+    // A real TC does move it.
+    let tc = f.tc(1_000, &[0], &f.genesis_qc());
+    deliver(&mut core, 1, Message::Tc(Box::new(tc)));
+    assert_eq!(core.view(), 1_001);
+}
+
+#[test]
+fn idle_leader_waits_for_payload_or_heartbeat() {
+    let f = Fixture::new(4);
+    // Node 1 leads view 1.
+    let mut core = f.core(1, Config::default());
+    let actions = core.start(0);
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::ScheduleTimer {
+                timer: Timer::Propose(1),
+                ..
+            }
+        )),
+        "idle leader arms its heartbeat: {actions:?}"
+    );
+    assert!(!actions
+        .iter()
+        .any(|a| matches!(a, Action::Broadcast { .. })));
+    // Payload arrives: it proposes at once, with the payload.
+    let actions = core.handle(3, Event::PayloadAvailable(vec![b"tx".to_vec()]));
+    let block = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Broadcast {
+                message: Message::Proposal(b),
+            } => Some(b.clone()),
+            _ => None,
+        })
+        .expect("proposal");
+    assert_eq!(block.payload.items, vec![b"tx".to_vec()]);
+    // Its own vote is persisted before the proposal is broadcast.
+    let persist_at = actions.iter().position(|a| matches!(a, Action::Persist(_)));
+    let proposal_at = actions
+        .iter()
+        .position(|a| matches!(a, Action::Broadcast { .. }));
+    assert!(persist_at < proposal_at);
+    // The heartbeat for view 1 no longer proposes twice.
+    let again = core.handle(500, Event::TimerFired(Timer::Propose(1)));
+    assert!(!again.iter().any(|a| matches!(
+        a,
+        Action::Broadcast {
+            message: Message::Proposal(_)
+        }
+    )));
+}
