@@ -1,0 +1,129 @@
+//! The node's TOML configuration, and validating it before anything starts.
+//!
+//! ```toml
+//! key_file = "node-0.key"          # relative paths are relative to this file
+//! committee_file = "committee.toml"
+//! data_dir = "data/node-0"
+//! # listen = "0.0.0.0:7000"        # QUIC; default: this node's committee address
+//! # api_listen = "0.0.0.0:8000"    # HTTP; default: this node's committee api_address
+//!
+//! [consensus]                       # all optional, see ordo_consensus::Config
+//! base_timeout_ms = 1000
+//!
+//! [storage]
+//! retention_heights = 100000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ordo_types::{Committee, Keypair, NodeIndex};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::keyfile;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub key_file: PathBuf,
+    pub committee_file: PathBuf,
+    pub data_dir: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub consensus: ordo_consensus::Config,
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Committed heights whose batches are kept; older batches are pruned
+    /// (block headers and certificates are kept).
+    pub retention_heights: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            retention_heights: 100_000,
+        }
+    }
+}
+
+/// A configuration whose files were read and whose addresses were checked.
+pub struct Validated {
+    pub config: NodeConfig,
+    pub keypair: Keypair,
+    pub committee: Arc<Committee>,
+    pub me: NodeIndex,
+    pub listen: SocketAddr,
+    pub api_listen: SocketAddr,
+}
+
+impl NodeConfig {
+    /// Reads a config file; relative paths in it become relative to its
+    /// folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.key_file, &mut config.committee_file, &mut config.data_dir] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// Checks everything that can be checked before starting: the key file,
+    /// the committee, that this key is a member, the addresses, and that the
+    /// ports are free. Each failure is one line naming the problem.
+    pub fn validate(self, origin: &Path) -> Result<Validated> {
+        let err = |message: String| Error::Config {
+            path: origin.to_path_buf(),
+            message,
+        };
+        let keypair = keyfile::read(&self.key_file)?;
+        let committee = Committee::load(&self.committee_file)?;
+        let me = committee.index_of(&keypair.public()).ok_or_else(|| {
+            err(format!(
+                "this node's key {} (from {}) is not a member of the committee in {}",
+                keypair.public(),
+                self.key_file.display(),
+                self.committee_file.display()
+            ))
+        })?;
+        let member = committee
+            .member(me)
+            .ok_or_else(|| err("committee member vanished".into()))?;
+        let listen = self.listen.unwrap_or(member.address);
+        let api_listen = self.api_listen.unwrap_or(member.api_address);
+        if self.consensus.base_timeout_ms == 0 || self.consensus.max_timeout_ms < self.consensus.base_timeout_ms {
+            return Err(err("consensus: need 0 < base_timeout_ms <= max_timeout_ms".into()));
+        }
+        std::net::UdpSocket::bind(listen)
+            .map_err(|e| err(format!("cannot listen for peers on {listen} (UDP): {e}")))?;
+        std::net::TcpListener::bind(api_listen)
+            .map_err(|e| err(format!("cannot serve the API on {api_listen} (TCP): {e}")))?;
+        Ok(Validated {
+            config: self,
+            keypair,
+            committee: Arc::new(committee),
+            me,
+            listen,
+            api_listen,
+        })
+    }
+}

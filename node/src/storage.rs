@@ -1,0 +1,282 @@
+//! Durable state of a node, in one redb file under the data dir.
+//!
+//! Every write is one redb transaction committed with fsync
+//! (`Durability::Immediate`, redb's default), so when a method returns, what
+//! it wrote survives a crash. Tables:
+//!
+//! | table | key | value |
+//! | --- | --- | --- |
+//! | `meta` | name | safety data, pruning mark |
+//! | `blocks` | digest | uncommitted block (for recovery) |
+//! | `committed` | height | committed block with its certificate |
+//! | `batches` | digest | batch bytes |
+
+use std::path::Path;
+
+use ordo_consensus::{Block, CommittedBlock, Height, QuorumCert, Recovery, SafetyData};
+use ordo_types::codec::{decode, encode};
+use ordo_types::{Committee, Digest};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result};
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+const COMMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("committed");
+const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
+
+const SAFETY_KEY: &str = "safety";
+const PRUNED_KEY: &str = "batches_pruned_below";
+
+/// The node's database.
+pub struct Storage {
+    db: Database,
+}
+
+impl Storage {
+    /// Opens (creating if needed) `dir/ordo.redb`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("ordo.redb");
+        let db = Database::create(&path)
+            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(META)?;
+            txn.open_table(BLOCKS)?;
+            txn.open_table(COMMITTED)?;
+            txn.open_table(BATCHES)?;
+        }
+        txn.commit()?;
+        Ok(Storage { db })
+    }
+
+    /// Makes the safety data durable. Must return before the vote or
+    /// timeout it protects is sent.
+    pub fn save_safety(&self, data: &SafetyData) -> Result<()> {
+        let bytes = encode(data)?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(SAFETY_KEY, bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn load_safety(&self) -> Result<Option<SafetyData>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let value = table.get(SAFETY_KEY)?;
+        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+    }
+
+    /// Keeps an uncommitted block for recovery after a restart.
+    pub fn save_block(&self, block: &Block) -> Result<()> {
+        let bytes = encode(block)?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(BLOCKS)?
+            .insert(block.digest().as_bytes().as_slice(), bytes.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Appends committed blocks (in height order, continuing the tip) and
+    /// forgets uncommitted blocks at or below the new tip's view, in one
+    /// transaction. Refuses a gap or a rewrite.
+    pub fn save_commits(&self, blocks: &[CommittedBlock]) -> Result<()> {
+        let Some(last) = blocks.last() else {
+            return Ok(());
+        };
+        let mut expected = self.tip()? + 1;
+        let txn = self.db.begin_write()?;
+        {
+            let mut committed = txn.open_table(COMMITTED)?;
+            for block in blocks {
+                let height = block.block.height();
+                if height != expected {
+                    return Err(Error::Storage(format!(
+                        "commit of height {height} does not continue the tip {}",
+                        expected - 1
+                    )));
+                }
+                committed.insert(height, encode(block)?.as_slice())?;
+                expected += 1;
+            }
+            let root_view = last.block.view();
+            let mut uncommitted = txn.open_table(BLOCKS)?;
+            let stale: Vec<Vec<u8>> = uncommitted
+                .iter()?
+                .filter_map(|entry| entry.ok())
+                .filter(|(_, v)| decode::<Block>(v.value()).map_or(true, |b| b.view() <= root_view))
+                .map(|(k, _)| k.value().to_vec())
+                .collect();
+            for key in stale {
+                uncommitted.remove(key.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The height of the last committed block (0 before any).
+    pub fn tip(&self) -> Result<Height> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(COMMITTED)?;
+        Ok(table.last()?.map_or(0, |(k, _)| k.value()))
+    }
+
+    pub fn committed(&self, height: Height) -> Result<Option<CommittedBlock>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(COMMITTED)?;
+        let value = table.get(height)?;
+        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+    }
+
+    /// What the consensus core resumes from: safety data, the last committed
+    /// block as root, the highest QC known from storage, and the
+    /// uncommitted blocks above the root.
+    pub fn recovery(&self, committee: &Committee) -> Result<Recovery> {
+        let genesis = Recovery::genesis(committee);
+        let safety = self.load_safety()?.unwrap_or_default();
+        let tip = self.tip()?;
+        let (root, mut high_qc) = match self.committed(tip)? {
+            Some(last) if tip > 0 => (last.block, last.cert.qc),
+            _ => (genesis.root, genesis.high_qc),
+        };
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let mut blocks = Vec::new();
+        for entry in table.iter()? {
+            let (_, value) = entry?;
+            let block: Block = decode(value.value())?;
+            if block.view() > root.view() {
+                if block.parent_qc.view > high_qc.view {
+                    high_qc = block.parent_qc.clone();
+                }
+                blocks.push(block);
+            }
+        }
+        Ok(Recovery {
+            safety,
+            root,
+            high_qc: higher(high_qc, None),
+            high_tc: None,
+            blocks,
+        })
+    }
+
+    /// Stores batches in one transaction (group commit for durable acks).
+    pub fn save_batches<'a>(&self, batches: impl IntoIterator<Item = (Digest, &'a [u8])>) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BATCHES)?;
+            for (digest, bytes) in batches {
+                table.insert(digest.as_bytes().as_slice(), bytes)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn batch(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BATCHES)?;
+        let value = table.get(digest.as_bytes().as_slice())?;
+        Ok(value.map(|v| v.value().to_vec()))
+    }
+
+    /// Deletes the given batches of heights below `below`, and remembers
+    /// that batches below it are gone. Block headers and certificates stay.
+    pub fn prune_batches(&self, below: Height, digests: &[Digest]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BATCHES)?;
+            for digest in digests {
+                table.remove(digest.as_bytes().as_slice())?;
+            }
+            let bytes = below.to_le_bytes();
+            txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Heights below this have had their batches pruned.
+    pub fn pruned_below(&self) -> Result<Height> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let value = table.get(PRUNED_KEY)?;
+        Ok(value
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
+    }
+}
+
+fn higher(qc: QuorumCert, other: Option<QuorumCert>) -> QuorumCert {
+    match other {
+        Some(o) if o.view > qc.view => o,
+        _ => qc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ordo_consensus::testing::Cluster;
+    use ordo_consensus::Config;
+
+    use super::*;
+
+    fn committed_blocks(n: u64) -> (Cluster, Vec<CommittedBlock>) {
+        let mut cluster = Cluster::new(4, Config::default(), 5, 0, 1);
+        cluster.submit(0, vec![b"tx".to_vec()]);
+        assert!(cluster.run_until_height(n, 600_000));
+        let blocks = cluster.committed(0)[..n as usize].to_vec();
+        (cluster, blocks)
+    }
+
+    #[test]
+    fn safety_data_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = SafetyData {
+            last_voted_view: 42,
+            ..SafetyData::default()
+        };
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            assert_eq!(s.load_safety().unwrap(), None);
+            s.save_safety(&data).unwrap();
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(s.load_safety().unwrap(), Some(data));
+    }
+
+    #[test]
+    fn commits_continue_the_tip_without_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, blocks) = committed_blocks(6);
+        let s = Storage::open(dir.path()).unwrap();
+        s.save_commits(&blocks[..3]).unwrap();
+        assert_eq!(s.tip().unwrap(), 3);
+        assert!(s.save_commits(&blocks[4..]).is_err(), "gap refused");
+        assert!(s.save_commits(&blocks[1..2]).is_err(), "rewrite refused");
+        s.save_commits(&blocks[3..]).unwrap();
+        assert_eq!(s.tip().unwrap(), 6);
+        assert_eq!(s.committed(4).unwrap().unwrap(), blocks[3]);
+        let recovery = s.recovery(&cluster.committee).unwrap();
+        assert_eq!(recovery.root, blocks[5].block);
+        assert_eq!(recovery.high_qc, blocks[5].cert.qc);
+    }
+
+    #[test]
+    fn batches_are_stored_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let a = Digest::of(b"a");
+        let b = Digest::of(b"b");
+        s.save_batches([(a, b"A".as_slice()), (b, b"B".as_slice())]).unwrap();
+        assert_eq!(s.batch(&a).unwrap().unwrap(), b"A");
+        s.prune_batches(10, &[a]).unwrap();
+        assert_eq!(s.batch(&a).unwrap(), None);
+        assert_eq!(s.batch(&b).unwrap().unwrap(), b"B");
+        assert_eq!(s.pruned_below().unwrap(), 10);
+    }
+}
