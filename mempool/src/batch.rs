@@ -104,7 +104,10 @@ mod tests {
         Batch {
             author,
             seq,
-            txs: payloads.iter().map(|p| Transaction::new(0, p.to_vec())).collect(),
+            txs: payloads
+                .iter()
+                .map(|p| Transaction::new(0, p.to_vec()))
+                .collect(),
         }
     }
 

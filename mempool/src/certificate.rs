@@ -146,11 +146,7 @@ mod tests {
 
         let table: Vec<(&str, BatchCert, Result<()>)> = vec![
             ("good", good.clone(), Ok(())),
-            (
-                "all four",
-                cert_by(&[0, 1, 2, 3], &keys, &header),
-                Ok(()),
-            ),
+            ("all four", cert_by(&[0, 1, 2, 3], &keys, &header), Ok(())),
             (
                 "too few signers",
                 cert_by(&[0, 1], &keys, &header),
@@ -171,7 +167,11 @@ mod tests {
                 cert_by(&[0, 1, 7], &keys, &header),
                 Err(Error::NotAMember(7)),
             ),
-            ("non-member author", non_member_author, Err(Error::NotAMember(9))),
+            (
+                "non-member author",
+                non_member_author,
+                Err(Error::NotAMember(9)),
+            ),
             ("bad signature", bad_signature, Err(Error::BadSignatures)),
             // Signatures are over the header: changing the digest or any
             // field breaks them.
@@ -238,6 +238,9 @@ mod tests {
         let (_, keys) = Committee::for_testing(4);
         let cert = cert_by(&[0, 1, 2], &keys, &sample_batch().header());
         let bytes = ordo_types::codec::encode(&cert).unwrap();
-        assert_eq!(ordo_types::codec::decode::<BatchCert>(&bytes).unwrap(), cert);
+        assert_eq!(
+            ordo_types::codec::decode::<BatchCert>(&bytes).unwrap(),
+            cert
+        );
     }
 }

@@ -39,11 +39,17 @@ pub enum Event {
     /// while `accepts_transactions()`, drain up to `batch_bytes` and feed).
     Transactions(Vec<Transaction>),
     /// A message from an authenticated committee member.
-    Message { from: NodeIndex, message: Message },
+    Message {
+        from: NodeIndex,
+        message: Message,
+    },
     TimerFired(Timer),
     /// Consensus committed a block carrying these (verified) certificates;
     /// `height` is the block's gap-free height.
-    Committed { height: u64, certs: Vec<BatchCert> },
+    Committed {
+        height: u64,
+        certs: Vec<BatchCert>,
+    },
 }
 
 /// Outputs of the core, to be executed in order.
@@ -51,22 +57,40 @@ pub enum Event {
 pub enum Action {
     /// Store the batch durably before executing any later action.
     Persist(Batch),
-    Send { to: NodeIndex, message: Message },
+    Send {
+        to: NodeIndex,
+        message: Message,
+    },
     /// Send to every other member.
     Broadcast(Message),
     /// Deliver [`Event::TimerFired`] with `timer` at `at_ms` (or later).
-    ScheduleTimer { timer: Timer, at_ms: u64 },
+    ScheduleTimer {
+        timer: Timer,
+        at_ms: u64,
+    },
     /// Send [`Message::BatchRequest`] for `digest` to `from`.
-    FetchBatch { digest: Digest, from: NodeIndex },
+    FetchBatch {
+        digest: Digest,
+        from: NodeIndex,
+    },
     /// A peer asked for a batch no longer held in memory: answer from storage
     /// with [`Message::BatchResponse`] if it is there.
-    ServeFromStore { digest: Digest, to: NodeIndex },
+    ServeFromStore {
+        digest: Digest,
+        to: NodeIndex,
+    },
     /// Every batch of committed block `height` is here, in certificate
     /// order (a batch committed twice is delivered once). Blocks come out
     /// in commit order.
-    Deliver { height: u64, batches: Vec<Batch> },
+    Deliver {
+        height: u64,
+        batches: Vec<Batch>,
+    },
     /// A peer sent invalid input; it was dropped.
-    Misbehaviour { peer: NodeIndex, reason: Error },
+    Misbehaviour {
+        peer: NodeIndex,
+        reason: Error,
+    },
 }
 
 #[derive(Debug)]

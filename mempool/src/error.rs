@@ -18,7 +18,10 @@ pub enum Error {
     #[error("batch of {count} transactions exceeds the limit of {max}")]
     TooManyTxs { count: usize, max: usize },
     #[error("message claims author/signer {claimed} but came from {sender}")]
-    WrongSender { claimed: NodeIndex, sender: NodeIndex },
+    WrongSender {
+        claimed: NodeIndex,
+        sender: NodeIndex,
+    },
     #[error("author {author} sent two different batches with seq {seq}")]
     Equivocation { author: NodeIndex, seq: u64 },
     #[error("digest mismatch: expected {expected:?}, got {got:?}")]

@@ -136,7 +136,12 @@ pub fn valid_lists<'a>(
     plausible
         .into_iter()
         .zip(&messages)
-        .filter(|(l, m)| all_good || committee.verify(l.author, m.as_slice(), &l.signature).is_ok())
+        .filter(|(l, m)| {
+            all_good
+                || committee
+                    .verify(l.author, m.as_slice(), &l.signature)
+                    .is_ok()
+        })
         .filter(|(l, _)| authors.insert(l.author))
         .map(|(l, _)| l)
         .collect()
@@ -286,11 +291,29 @@ mod tests {
         let table: Vec<(&str, Vec<&str>, Vec<&str>, &[InclusionList], Result<()>)> = vec![
             ("included", vec!["a"], vec![], &three, Ok(())),
             ("included in ancestor", vec![], vec!["a"], &three, Ok(())),
-            ("omitted is refused", vec!["x"], vec![], &three, Err(Error::CertOmitted(d("a")))),
+            (
+                "omitted is refused",
+                vec!["x"],
+                vec![],
+                &three,
+                Err(Error::CertOmitted(d("a"))),
+            ),
             ("below f+1 is optional", vec!["a"], vec![], &mixed, Ok(())),
             ("no lists", vec![], vec![], &mixed[..0], too_few(0)),
-            ("block full: oldest first", vec!["a", "b", "c"], vec![], &many, Ok(())),
-            ("block full: ancestor frees a slot", vec!["b", "c", "d"], vec!["a"], &many, Ok(())),
+            (
+                "block full: oldest first",
+                vec!["a", "b", "c"],
+                vec![],
+                &many,
+                Ok(()),
+            ),
+            (
+                "block full: ancestor frees a slot",
+                vec!["b", "c", "d"],
+                vec!["a"],
+                &many,
+                Ok(()),
+            ),
             (
                 "block full: skipping the oldest is refused",
                 vec!["b", "c", "d"],
@@ -305,10 +328,34 @@ mod tests {
                 &three,
                 Err(Error::NotOldestFirst(d("a"))),
             ),
-            ("forged list is ignored", vec!["a"], vec![], &forged, too_few(2)),
-            ("non-member list is ignored", vec!["a"], vec![], &non_member, too_few(2)),
-            ("duplicate author counts once", vec!["a"], vec![], &duplicates, too_few(2)),
-            ("stale view is ignored", vec!["a"], vec![], &stale, too_few(2)),
+            (
+                "forged list is ignored",
+                vec!["a"],
+                vec![],
+                &forged,
+                too_few(2),
+            ),
+            (
+                "non-member list is ignored",
+                vec!["a"],
+                vec![],
+                &non_member,
+                too_few(2),
+            ),
+            (
+                "duplicate author counts once",
+                vec!["a"],
+                vec![],
+                &duplicates,
+                too_few(2),
+            ),
+            (
+                "stale view is ignored",
+                vec!["a"],
+                vec![],
+                &stale,
+                too_few(2),
+            ),
             (
                 "too many certs",
                 vec!["a", "b", "c", "d"],
@@ -318,7 +365,11 @@ mod tests {
             ),
         ];
         for (name, certs, ancestors, attached, expected) in table {
-            assert_eq!(check(&committee, &certs, &ancestors, attached), expected, "{name}");
+            assert_eq!(
+                check(&committee, &certs, &ancestors, attached),
+                expected,
+                "{name}"
+            );
         }
     }
 
@@ -330,7 +381,10 @@ mod tests {
         fake.author = 2;
         attached.push(fake);
         attached.extend(lists(&keys, &[2], &["a"]));
-        assert_eq!(check(&committee, &[], &[], &attached), Err(Error::CertOmitted(d("a"))));
+        assert_eq!(
+            check(&committee, &[], &[], &attached),
+            Err(Error::CertOmitted(d("a")))
+        );
         assert_eq!(check(&committee, &["a"], &[], &attached), Ok(()));
     }
 
@@ -364,11 +418,17 @@ mod tests {
         let (committee, keys) = Committee::for_testing(4);
         let list = InclusionList::sign(&keys[1], 1, 3, digests(&["a"]));
         assert_eq!(list.verify(&committee, 8), Ok(()));
-        assert_eq!(list.verify(&committee, 0), Err(Error::TooManyCerts { count: 1, max: 0 }));
+        assert_eq!(
+            list.verify(&committee, 0),
+            Err(Error::TooManyCerts { count: 1, max: 0 })
+        );
         let mut moved = list.clone();
         moved.view = 4;
         assert_eq!(moved.verify(&committee, 8), Err(Error::BadSignature(1)));
         let bytes = ordo_types::codec::encode(&list).unwrap();
-        assert_eq!(ordo_types::codec::decode::<InclusionList>(&bytes).unwrap(), list);
+        assert_eq!(
+            ordo_types::codec::decode::<InclusionList>(&bytes).unwrap(),
+            list
+        );
     }
 }

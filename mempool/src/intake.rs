@@ -110,9 +110,7 @@ impl Intake {
         if state.queued.contains(&digest) || state.recent.contains(&digest) {
             return Ok(Admission::Duplicate(digest));
         }
-        if state.count >= self.config.max_count
-            || state.bytes + size > self.config.max_bytes
-        {
+        if state.count >= self.config.max_count || state.bytes + size > self.config.max_bytes {
             return Err(Error::Busy);
         }
         let namespace = tx.namespace;
@@ -235,9 +233,7 @@ mod tests {
             for t in submissions {
                 last = Some(intake.submit(t));
             }
-            let got = last
-                .unwrap()
-                .map(|a| matches!(a, Admission::Accepted(_)));
+            let got = last.unwrap().map(|a| matches!(a, Admission::Accepted(_)));
             assert_eq!(got, expected, "{name}");
         }
     }

@@ -144,7 +144,10 @@ impl PendingCerts {
             .filter(|e| e.since_ms.saturating_add(delay_ms) <= now_ms)
             .collect();
         due.sort_by_key(|e| (e.since_ms, e.arrival));
-        due.into_iter().take(max_len).map(|e| e.cert.batch).collect()
+        due.into_iter()
+            .take(max_len)
+            .map(|e| e.cert.batch)
+            .collect()
     }
 }
 
@@ -185,10 +188,7 @@ mod tests {
         assert_eq!(names(&got), vec![(0, 0), (2, 0), (1, 0), (0, 1), (1, 1)]);
         // Excluded ones (in an uncommitted ancestor) are skipped.
         let exclude: HashSet<Digest> = got[..3].iter().map(|c| c.batch).collect();
-        assert_eq!(
-            names(&p.payload(3, &exclude)),
-            vec![(0, 1), (1, 1), (0, 2)]
-        );
+        assert_eq!(names(&p.payload(3, &exclude)), vec![(0, 1), (1, 1), (0, 2)]);
     }
 
     #[test]
@@ -220,7 +220,10 @@ mod tests {
         p.insert(50, cert(2, 0));
         p.insert(300, cert(0, 0));
         assert_eq!(p.due_for_inclusion(120, 100, 10), vec![]);
-        assert_eq!(p.due_for_inclusion(200, 100, 10), vec![cert(2, 0).batch, cert(1, 0).batch]);
+        assert_eq!(
+            p.due_for_inclusion(200, 100, 10),
+            vec![cert(2, 0).batch, cert(1, 0).batch]
+        );
         assert_eq!(p.due_for_inclusion(1000, 100, 1), vec![cert(2, 0).batch]);
     }
 }

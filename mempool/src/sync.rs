@@ -25,7 +25,9 @@ mod loom_shim {
         /// Like `parking_lot`: no poisoning (a panic under the lock is
         /// already a failed test).
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
     }
 }

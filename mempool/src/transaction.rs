@@ -51,6 +51,9 @@ mod tests {
     fn codec_round_trip() {
         let tx = Transaction::new(7, vec![1u8, 2, 3]);
         let bytes = ordo_types::codec::encode(&tx).unwrap();
-        assert_eq!(ordo_types::codec::decode::<Transaction>(&bytes).unwrap(), tx);
+        assert_eq!(
+            ordo_types::codec::decode::<Transaction>(&bytes).unwrap(),
+            tx
+        );
     }
 }

@@ -1,1 +1,6 @@
+//! Scenario tests of the core: single-node tables in `core`, a wired
+//! four-node cluster with plain queues in `cluster`.
+
+mod cluster;
 mod core;
+mod support;
