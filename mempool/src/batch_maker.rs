@@ -143,7 +143,8 @@ mod tests {
     #[test]
     fn seal_by_size_table() {
         // (tx sizes added at t=0) -> (sealed batches as (seq, sizes), open bytes)
-        let table: Vec<(Vec<usize>, Vec<(u64, Vec<usize>)>, usize)> = vec![
+        type Row = (Vec<usize>, Vec<(u64, Vec<usize>)>, usize);
+        let table: Vec<Row> = vec![
             (vec![4, 4], vec![], 8),
             (vec![4, 6], vec![(7, vec![4, 6])], 0),
             (vec![4, 4, 4], vec![(7, vec![4, 4])], 4),

@@ -278,7 +278,7 @@ impl Mempool {
             return misbehaved(from, Error::NotAMember(from), actions);
         }
         let outcome = match message {
-            Message::Batch(batch) => self.on_batch(now_ms, from, batch, actions),
+            Message::Batch(batch) => self.on_batch(from, batch, actions),
             Message::Ack(ack) => self.on_ack(now_ms, from, ack, actions),
             Message::Cert(cert) => self.on_cert(now_ms, cert),
             Message::BatchRequest { digest } => {
@@ -299,13 +299,7 @@ impl Mempool {
     }
 
     /// A peer's batch: check it, store it, then (and only then) ack it.
-    fn on_batch(
-        &mut self,
-        now_ms: u64,
-        from: NodeIndex,
-        batch: Batch,
-        actions: &mut Vec<Action>,
-    ) -> Result<()> {
+    fn on_batch(&mut self, from: NodeIndex, batch: Batch, actions: &mut Vec<Action>) -> Result<()> {
         if batch.author != from {
             return Err(Error::WrongSender {
                 claimed: batch.author,
@@ -344,7 +338,6 @@ impl Mempool {
             self.fetcher.resolve(&digest);
             self.deliver_ready(actions);
         }
-        let _ = now_ms;
         Ok(())
     }
 

@@ -288,7 +288,14 @@ mod tests {
 
         let too_few = |valid| Err(Error::TooFewInclusionLists { valid, needed: 3 });
 
-        let table: Vec<(&str, Vec<&str>, Vec<&str>, &[InclusionList], Result<()>)> = vec![
+        type Row<'a> = (
+            &'a str,
+            Vec<&'a str>,
+            Vec<&'a str>,
+            &'a [InclusionList],
+            Result<()>,
+        );
+        let table: Vec<Row> = vec![
             ("included", vec!["a"], vec![], &three, Ok(())),
             ("included in ancestor", vec![], vec!["a"], &three, Ok(())),
             (

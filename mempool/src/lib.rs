@@ -48,7 +48,7 @@ mod pending;
 mod sync;
 mod transaction;
 
-#[cfg(all(test, not(loom)))]
+#[cfg(test)]
 mod tests;
 
 pub use crate::ack::{ack_message, BatchAck};
