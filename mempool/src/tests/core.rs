@@ -421,3 +421,57 @@ fn same_events_same_actions() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn n1_certifies_alone() {
+    let (committee, _, mut nodes) = nodes(1);
+    let actions = nodes[0].handle(0, Event::Transactions(vec![tx(1, &"x".repeat(100))]));
+    assert_eq!(
+        kinds(&actions),
+        ["persist", "broadcast-batch", "broadcast-cert"]
+    );
+    let cert = nodes[0].payload(1, &HashSet::new());
+    assert_eq!(cert.len(), 1);
+    assert_eq!(cert[0].verify(&committee), Ok(()));
+}
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Whatever bytes a peer sends, decoding and handling never panic.
+        #[test]
+        fn garbage_from_peers_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            sender in 0u16..6,
+        ) {
+            let (_, _, mut nodes) = nodes(4);
+            if let Ok(message) = ordo_types::codec::decode::<Message>(&bytes) {
+                let _ = nodes[0].handle(0, from(sender, message));
+            }
+        }
+
+        /// Structured but arbitrary batches and certificates never panic
+        /// and never enter the queue unless valid.
+        #[test]
+        fn arbitrary_batches_and_certs_never_panic(
+            author in 0u16..6,
+            seq in any::<u64>(),
+            payloads in proptest::collection::vec("[a-z]{0,80}", 0..4),
+            signers in proptest::collection::vec(0u16..6, 0..5),
+        ) {
+            let (_, keys, mut nodes) = nodes(4);
+            let refs: Vec<&str> = payloads.iter().map(String::as_str).collect();
+            let b = batch(author, seq, &refs);
+            let _ = nodes[0].handle(0, from(author, Message::Batch(b.clone())));
+            let _ = nodes[0].handle(0, from(1, Message::Cert(cert(&keys, &b, &signers))));
+            for c in nodes[0].pending().iter() {
+                prop_assert!(c.verify(nodes[0].committee()).is_ok());
+            }
+        }
+    }
+}
