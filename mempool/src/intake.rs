@@ -114,10 +114,11 @@ impl Intake {
             return Err(Error::Busy);
         }
         let namespace = tx.namespace;
-        let queue = state.queues.entry(namespace).or_default();
-        if queue.len() >= self.config.max_per_namespace {
+        let queued_here = state.queues.get(&namespace).map_or(0, VecDeque::len);
+        if queued_here >= self.config.max_per_namespace {
             return Err(Error::Busy);
         }
+        let queue = state.queues.entry(namespace).or_default();
         let was_empty = queue.is_empty();
         queue.push_back((digest, tx));
         if was_empty {
