@@ -121,7 +121,8 @@ impl Storage {
     pub fn tip(&self) -> Result<Height> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED)?;
-        Ok(table.last()?.map_or(0, |(k, _)| k.value()))
+        let last = table.last()?;
+        Ok(last.map_or(0, |(k, _)| k.value()))
     }
 
     pub fn committed(&self, height: Height) -> Result<Option<CommittedBlock>> {

@@ -1,0 +1,52 @@
+//! The `ordo` command line: one subcommand a file.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::{self, LogFormat};
+
+mod keygen;
+mod run;
+mod testnet;
+
+/// Ordo: a decentralized sequencer (2-chain HotStuff BFT over QUIC).
+#[derive(Parser)]
+#[command(name = "ordo", version, about, propagate_version = true)]
+struct Cli {
+    /// Log format on stderr; the level comes from RUST_LOG (default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Human, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a node key file (ed25519, mode 0600).
+    Keygen(keygen::Args),
+    /// Write keys, a committee file and one config per node for an n-node
+    /// committee on loopback.
+    Testnet(testnet::Args),
+    /// Run a node from its config file.
+    Run(run::Args),
+}
+
+/// Parses the command line, runs the command, and turns an error into one
+/// line on stderr and a non-zero exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+    let result = match cli.command {
+        Command::Keygen(args) => keygen::run(args),
+        Command::Testnet(args) => testnet::run(args),
+        Command::Run(args) => run::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The Ordo sequencer node: the tokio host that connects the pure consensus
+//! and mempool cores to the QUIC transport, durable storage (redb), timers
+//! and the HTTP API; and the `ordo` command line.
+//!
+//! Invariants the host keeps:
+//! - actions of a core are executed in order, and an `Action::Persist` is
+//!   durable (redb commit with fsync) before any later action runs;
+//! - committed blocks are stored and served in strict height order, gap-free;
+//! - bad input (config, frames, HTTP bodies) is an error message or a status
+//!   code, never a crash.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod keyfile;
+pub mod logging;
+pub mod storage;
+
+pub use crate::error::{Error, Result};

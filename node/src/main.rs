@@ -1,0 +1,5 @@
+//! The `ordo` command line.
+
+fn main() -> std::process::ExitCode {
+    ordo_node::cli::main()
+}
