@@ -16,8 +16,9 @@ pub(crate) async fn run(shared: Arc<Shared>, peer: Arc<Peer>, class: Class) {
     let counters = shared.metrics.peers[usize::from(peer.index)].class(class);
     let queue = peer.queue(class);
     let mut connections = peer.watch();
-    // A frame whose write failed with the connection: retried on the next.
-    let mut pending: Option<Bytes> = None;
+    // A frame whose write failed: retried on a fresh stream. `stopped` says
+    // the peer stopped a stream under it once already.
+    let mut pending: Option<(Bytes, bool)> = None;
     loop {
         let Some(connection) = next_connection(&shared, &mut connections).await else {
             return;
@@ -30,30 +31,37 @@ pub(crate) async fn run(shared: Arc<Shared>, peer: Arc<Peer>, class: Class) {
             }
         };
         loop {
-            let frame = match pending.take() {
-                Some(frame) => frame,
+            let (frame, stopped_before) = match pending.take() {
+                Some(retry) => retry,
                 None => tokio::select! {
                     biased;
                     () = shared.stopping() => {
                         drain(&shared, &peer, class, stream, counters).await;
                         return;
                     }
-                    frame = queue.pop() => frame,
+                    frame = queue.pop() => (frame, false),
                     _ = connection.closed() => break,
                 },
             };
             match write(&mut stream, &frame).await {
                 Ok(()) => counters.sent(frame.len()),
-                Err(WriteError::Stopped(code)) => {
-                    // The peer refused this stream (a frame it would not
-                    // take): drop the frame rather than retry it forever.
-                    tracing::debug!(peer = peer.index, ?class, %code, "stream stopped by peer");
+                Err(WriteError::Stopped(code)) if stopped_before => {
+                    // Refused on two streams in a row: this frame is what
+                    // the peer will not take. Drop it rather than loop.
+                    tracing::debug!(peer = peer.index, ?class, %code, "frame refused twice");
                     counters.drop_one();
+                    break;
+                }
+                Err(WriteError::Stopped(code)) => {
+                    // The peer stopped the stream, most likely over an
+                    // earlier frame: retry this one on a new stream.
+                    tracing::debug!(peer = peer.index, ?class, %code, "stream stopped by peer");
+                    pending = Some((frame, true));
                     break;
                 }
                 Err(e) => {
                     tracing::debug!(peer = peer.index, ?class, error = %e, "write failed");
-                    pending = Some(frame);
+                    pending = Some((frame, stopped_before));
                     break;
                 }
             }

@@ -92,8 +92,11 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
 pub async fn all_connected(nets: &[Network], limit: Duration) -> bool {
     let n = nets.len() as u16;
     eventually(limit, || {
-        nets.iter()
-            .all(|net| (0..n).filter(|&p| p != net.me()).all(|p| net.is_connected(p)))
+        nets.iter().all(|net| {
+            (0..n)
+                .filter(|&p| p != net.me())
+                .all(|p| net.is_connected(p))
+        })
     })
     .await
 }
@@ -108,8 +111,7 @@ pub async fn bounded<T>(limit: Duration, body: impl Future<Output = T>) -> T {
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_test_writer()
         .try_init();
