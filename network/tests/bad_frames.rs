@@ -2,6 +2,8 @@
 //! other traffic, and a peer that keeps sending them is banned for a while.
 //! The "bad" peer is simply configured with a larger frame limit.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

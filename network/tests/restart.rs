@@ -35,8 +35,7 @@ async fn probe(from: &Network, to: u16, inbox: &mut Receiver<Incoming>) -> Durat
         let _ = from.send(to, Class::Consensus, Bytes::from_static(b"probe"));
         tokio::select! {
             m = inbox.recv() => {
-                let m = m.unwrap();
-                if m.from == from.me() {
+                if m.is_some_and(|m| m.from == from.me()) {
                     return start.elapsed();
                 }
             }

@@ -1,7 +1,7 @@
 //! Loopback clusters for the integration tests: every endpoint binds
 //! 127.0.0.1 port 0 first, then the committee is built from the real ports.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::net::SocketAddr;
