@@ -25,6 +25,13 @@ use crate::pacemaker::view_timeout_ms;
 use crate::safety::{SafetyData, SafetyRules, Signed};
 use crate::Fault;
 
+/// Checks a proposal's payload beyond its size: for example that every item
+/// is a valid batch certificate. A pure function of the payload, so every
+/// honest replica judges a proposal the same way.
+pub trait PayloadRules: Send {
+    fn check(&self, payload: &Payload) -> Result<(), String>;
+}
+
 /// Most blocks being fetched at once.
 const MAX_FETCHES: usize = 64;
 
@@ -82,6 +89,7 @@ pub struct Core {
     me: NodeIndex,
     keypair: Keypair,
     leaders: Box<dyn LeaderElection>,
+    payload_rules: Option<Box<dyn PayloadRules>>,
     safety: SafetyRules,
     tree: BlockTree,
     votes: VoteAggregator,
@@ -141,6 +149,7 @@ impl Core {
             me,
             keypair,
             leaders,
+            payload_rules: None,
             safety,
             tree,
             votes: VoteAggregator::default(),
@@ -159,6 +168,12 @@ impl Core {
             out: Vec::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Adds payload checks every proposal must pass before this node votes.
+    pub fn with_payload_rules(mut self, rules: Box<dyn PayloadRules>) -> Self {
+        self.payload_rules = Some(rules);
+        self
     }
 
     /// Arms the first view timer and, if this node leads the first view,
@@ -339,6 +354,9 @@ impl Core {
         }
         if block.payload.digest() != header.payload {
             return Err(Fault::MalformedBlock("payload digest mismatch"));
+        }
+        if let Some(rules) = &self.payload_rules {
+            rules.check(&block.payload).map_err(Fault::BadPayload)?;
         }
         match &block.tc {
             Some(tc) if tc.view + 1 != header.view => {

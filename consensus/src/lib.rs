@@ -35,7 +35,7 @@ pub mod safety;
 pub mod testing;
 
 pub use crate::config::Config;
-pub use crate::core::{Core, Recovery, Stats};
+pub use crate::core::{Core, PayloadRules, Recovery, Stats};
 pub use crate::event::{Action, Event, Timer};
 pub use crate::fault::Fault;
 pub use crate::leader::{LeaderElection, RoundRobin};

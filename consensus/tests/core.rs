@@ -368,3 +368,28 @@ fn idle_leader_waits_for_payload_or_heartbeat() {
         }
     )));
 }
+
+struct OnlyEvenLengths;
+
+impl ordo_consensus::PayloadRules for OnlyEvenLengths {
+    fn check(&self, payload: &ordo_consensus::Payload) -> Result<(), String> {
+        match payload.items.iter().find(|i| i.len() % 2 == 1) {
+            Some(_) => Err("odd item".into()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[test]
+fn payload_rules_refuse_a_proposal_before_any_vote() {
+    let f = Fixture::new(4);
+    let good = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![b"ab".to_vec()]);
+    let bad = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![b"abc".to_vec()]);
+    let mut core = f.core(3, Config::default()).with_payload_rules(Box::new(OnlyEvenLengths));
+    core.start(0);
+    let actions = deliver(&mut core, 1, proposal(&bad));
+    assert!(matches!(&faults(&actions)[..], [Fault::BadPayload(r)] if r == "odd item"));
+    assert!(votes(&actions).is_empty());
+    let actions = deliver(&mut core, 1, proposal(&good));
+    assert_eq!(votes(&actions).len(), 1);
+}
