@@ -4,7 +4,8 @@ use crate::{BatchLimits, Error, Result};
 
 /// Knobs of [`crate::Mempool`]; every queue and cache it keeps is bounded by
 /// one of them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Seal a batch once its transactions reach this many bytes; also the
     /// largest batch accepted from a peer.

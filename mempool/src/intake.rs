@@ -23,7 +23,8 @@ use crate::sync::Mutex;
 use crate::{Error, Result, Transaction};
 
 /// Bounds of the intake.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct IntakeConfig {
     /// Total payload bytes queued.
     pub max_bytes: usize,

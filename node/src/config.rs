@@ -37,6 +37,10 @@ pub struct NodeConfig {
     #[serde(default)]
     pub consensus: ordo_consensus::Config,
     #[serde(default)]
+    pub mempool: ordo_mempool::Config,
+    #[serde(default)]
+    pub intake: ordo_mempool::IntakeConfig,
+    #[serde(default)]
     pub storage: StorageConfig,
 }
 
@@ -46,12 +50,16 @@ pub struct StorageConfig {
     /// Committed heights whose batches are kept; older batches are pruned
     /// (block headers and certificates are kept).
     pub retention_heights: u64,
+    /// A transaction committed again within this many heights of its first
+    /// commit is left out of the output.
+    pub dedupe_window_heights: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             retention_heights: 100_000,
+            dedupe_window_heights: 10_000,
         }
     }
 }

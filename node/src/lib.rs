@@ -9,11 +9,20 @@
 //! - bad input (config, frames, HTTP bodies) is an error message or a status
 //!   code, never a crash.
 
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod consensus_actor;
 pub mod error;
 pub mod keyfile;
 pub mod logging;
+pub mod mempool_actor;
+pub mod output;
+pub mod payload;
+pub mod runtime;
+pub mod shared;
 pub mod storage;
+pub mod timers;
+pub mod wire;
 
 pub use crate::error::{Error, Result};

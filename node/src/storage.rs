@@ -7,26 +7,29 @@
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | name | safety data, pruning mark |
-//! | `blocks` | digest | uncommitted block (for recovery) |
 //! | `committed` | height | committed block with its certificate |
 //! | `batches` | digest | batch bytes |
+//! | `output` | height | the delivered block with its batches |
 
 use std::path::Path;
 
-use ordo_consensus::{Block, CommittedBlock, Height, QuorumCert, Recovery, SafetyData};
+use ordo_consensus::{CommittedBlock, Height, Recovery, SafetyData};
 use ordo_types::codec::{decode, encode};
 use ordo_types::{Committee, Digest};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::{Error, Result};
+use crate::output::OutputBlock;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
 const COMMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("committed");
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
+const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
 
 const SAFETY_KEY: &str = "safety";
 const PRUNED_KEY: &str = "batches_pruned_below";
+const DELIVERED_KEY: &str = "delivered";
+const NEXT_SEQ_KEY: &str = "next_own_batch_seq";
 
 /// The node's database.
 pub struct Storage {
@@ -44,9 +47,9 @@ impl Storage {
         let txn = db.begin_write()?;
         {
             txn.open_table(META)?;
-            txn.open_table(BLOCKS)?;
             txn.open_table(COMMITTED)?;
             txn.open_table(BATCHES)?;
+            txn.open_table(OUTPUT)?;
         }
         txn.commit()?;
         Ok(Storage { db })
@@ -69,23 +72,12 @@ impl Storage {
         value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
     }
 
-    /// Keeps an uncommitted block for recovery after a restart.
-    pub fn save_block(&self, block: &Block) -> Result<()> {
-        let bytes = encode(block)?;
-        let txn = self.db.begin_write()?;
-        txn.open_table(BLOCKS)?
-            .insert(block.digest().as_bytes().as_slice(), bytes.as_slice())?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Appends committed blocks (in height order, continuing the tip) and
-    /// forgets uncommitted blocks at or below the new tip's view, in one
+    /// Appends committed blocks (in height order, continuing the tip) in one
     /// transaction. Refuses a gap or a rewrite.
     pub fn save_commits(&self, blocks: &[CommittedBlock]) -> Result<()> {
-        let Some(last) = blocks.last() else {
+        if blocks.is_empty() {
             return Ok(());
-        };
+        }
         let mut expected = self.tip()? + 1;
         let txn = self.db.begin_write()?;
         {
@@ -100,17 +92,6 @@ impl Storage {
                 }
                 committed.insert(height, encode(block)?.as_slice())?;
                 expected += 1;
-            }
-            let root_view = last.block.view();
-            let mut uncommitted = txn.open_table(BLOCKS)?;
-            let stale: Vec<Vec<u8>> = uncommitted
-                .iter()?
-                .filter_map(|entry| entry.ok())
-                .filter(|(_, v)| decode::<Block>(v.value()).map_or(true, |b| b.view() <= root_view))
-                .map(|(k, _)| k.value().to_vec())
-                .collect();
-            for key in stale {
-                uncommitted.remove(key.as_slice())?;
             }
         }
         txn.commit()?;
@@ -132,46 +113,88 @@ impl Storage {
         value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
     }
 
-    /// What the consensus core resumes from: safety data, the last committed
-    /// block as root, the highest QC known from storage, and the
-    /// uncommitted blocks above the root.
+    /// What the consensus core resumes from: safety data, and the last
+    /// committed block as root with the QC that committed it. Uncommitted
+    /// blocks are not kept: the core fetches them from peers.
     pub fn recovery(&self, committee: &Committee) -> Result<Recovery> {
         let genesis = Recovery::genesis(committee);
         let safety = self.load_safety()?.unwrap_or_default();
         let tip = self.tip()?;
-        let (root, mut high_qc) = match self.committed(tip)? {
+        let (root, high_qc) = match self.committed(tip)? {
             Some(last) if tip > 0 => (last.block, last.cert.qc),
             _ => (genesis.root, genesis.high_qc),
         };
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(BLOCKS)?;
-        let mut blocks = Vec::new();
-        for entry in table.iter()? {
-            let (_, value) = entry?;
-            let block: Block = decode(value.value())?;
-            if block.view() > root.view() {
-                if block.parent_qc.view > high_qc.view {
-                    high_qc = block.parent_qc.clone();
-                }
-                blocks.push(block);
-            }
-        }
         Ok(Recovery {
             safety,
             root,
-            high_qc: higher(high_qc, None),
+            high_qc,
             high_tc: None,
-            blocks,
+            blocks: Vec::new(),
         })
+    }
+
+    /// Stores a delivered block and advances the delivered height, in one
+    /// transaction.
+    pub fn save_output(&self, block: &OutputBlock) -> Result<()> {
+        let bytes = encode(block)?;
+        let height = block.height();
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(OUTPUT)?.insert(height, bytes.as_slice())?;
+            let mark = height.to_le_bytes();
+            txn.open_table(META)?.insert(DELIVERED_KEY, mark.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn output(&self, height: Height) -> Result<Option<OutputBlock>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OUTPUT)?;
+        let value = table.get(height)?;
+        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+    }
+
+    /// Seq of this node's next own batch (0 on a fresh node).
+    pub fn next_own_seq(&self) -> Result<u64> {
+        self.meta_u64(NEXT_SEQ_KEY)
+    }
+
+    /// Height of the last delivered block (0 before any).
+    pub fn delivered_height(&self) -> Result<Height> {
+        self.meta_u64(DELIVERED_KEY)
+    }
+
+    fn meta_u64(&self, key: &str) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let value = table.get(key)?;
+        Ok(value
+            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+            .unwrap_or(0))
     }
 
     /// Stores batches in one transaction (group commit for durable acks).
     pub fn save_batches<'a>(&self, batches: impl IntoIterator<Item = (Digest, &'a [u8])>) -> Result<()> {
+        self.save_batches_and_seq(batches, None)
+    }
+
+    /// Stores batches and, if given, the seq of this node's next own batch,
+    /// in one transaction: a restarted node never reuses a seq.
+    pub fn save_batches_and_seq<'a>(
+        &self,
+        batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
+        next_own_seq: Option<u64>,
+    ) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(BATCHES)?;
             for (digest, bytes) in batches {
                 table.insert(digest.as_bytes().as_slice(), bytes)?;
+            }
+            if let Some(seq) = next_own_seq {
+                let bytes = seq.to_le_bytes();
+                txn.open_table(META)?.insert(NEXT_SEQ_KEY, bytes.as_slice())?;
             }
         }
         txn.commit()?;
@@ -203,19 +226,7 @@ impl Storage {
 
     /// Heights below this have had their batches pruned.
     pub fn pruned_below(&self) -> Result<Height> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(META)?;
-        let value = table.get(PRUNED_KEY)?;
-        Ok(value
-            .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
-            .unwrap_or(0))
-    }
-}
-
-fn higher(qc: QuorumCert, other: Option<QuorumCert>) -> QuorumCert {
-    match other {
-        Some(o) if o.view > qc.view => o,
-        _ => qc,
+        self.meta_u64(PRUNED_KEY)
     }
 }
 

@@ -25,5 +25,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}: ok (node {} of {})", args.config.display(), validated.me, validated.committee.size());
         return Ok(());
     }
-    anyhow::bail!("the node runtime is not available yet; use --check to validate the config")
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let node = crate::runtime::start(validated).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -73,6 +73,8 @@ pub fn write(dir: &Path, nodes: usize, base_port: u16, force: bool) -> anyhow::R
             listen: None,
             api_listen: None,
             consensus: Default::default(),
+            mempool: Default::default(),
+            intake: Default::default(),
             storage: Default::default(),
         };
         let path = dir.join(format!("node-{i}.toml"));

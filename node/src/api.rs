@@ -1,0 +1,238 @@
+//! The HTTP API (axum). Errors are JSON `{"error": {"code", "message"}}`
+//! with a stable `code`; bodies are size-limited before they are read.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use ordo_mempool::{Admission, Intake, Transaction};
+use ordo_network::Network;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::output::OutputBlock;
+use crate::shared::Shared;
+use crate::storage::Storage;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub shared: Arc<Shared>,
+    pub storage: Arc<Storage>,
+    pub intake: Arc<Intake>,
+    pub intake_ready: Arc<Notify>,
+    pub network: Arc<Network>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    // Base64 in JSON is 4/3 larger; leave room for the envelope.
+    let body_limit = state.intake.config().max_tx_bytes * 4 / 3 + 1024;
+    Router::new()
+        .route("/v1/transactions", post(submit))
+        .route("/v1/status", get(status))
+        .route("/v1/blocks/{height}", get(block))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// An API error: status, stable code, message.
+pub struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.1, "message": self.2 } });
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "bad_request", message.into())
+}
+
+#[derive(Deserialize)]
+struct SubmitQuery {
+    namespace: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitJson {
+    namespace: u64,
+    /// Base64 (standard alphabet, padded).
+    payload: String,
+}
+
+/// `POST /v1/transactions`: raw bytes with `?namespace=N` (or header
+/// `x-ordo-namespace`), or JSON `{"namespace": N, "payload": "<base64>"}`.
+async fn submit(
+    State(state): State<ApiState>,
+    Query(query): Query<SubmitQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let tx = if is_json {
+        let parsed: SubmitJson =
+            serde_json::from_slice(&body).map_err(|e| bad_request(format!("invalid JSON: {e}")))?;
+        let payload = BASE64
+            .decode(parsed.payload.as_bytes())
+            .map_err(|e| bad_request(format!("payload is not base64: {e}")))?;
+        Transaction {
+            namespace: parsed.namespace,
+            payload: payload.into(),
+        }
+    } else {
+        let namespace = match query.namespace {
+            Some(n) => n,
+            None => headers
+                .get("x-ordo-namespace")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad_request("missing namespace: use ?namespace=N or x-ordo-namespace"))?,
+        };
+        Transaction {
+            namespace,
+            payload: body,
+        }
+    };
+    if tx.payload.is_empty() {
+        return Err(bad_request("empty transaction"));
+    }
+    if state.shared.storage_failed() {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_failed",
+            "this node cannot write to its data dir".into(),
+        ));
+    }
+    match state.intake.submit(tx) {
+        Ok(Admission::Accepted(digest)) => {
+            state.intake_ready.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(json!({ "digest": digest.to_hex() }))).into_response())
+        }
+        Ok(Admission::Duplicate(digest)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "digest": digest.to_hex(), "duplicate": true })),
+        )
+            .into_response()),
+        Err(ordo_mempool::Error::Busy) => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "the intake is full; retry later".into(),
+        )),
+        Err(ordo_mempool::Error::TxTooLarge { size, max }) => Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("transaction of {size} bytes exceeds {max}"),
+        )),
+        Err(e) => Err(bad_request(e.to_string())),
+    }
+}
+
+/// `GET /v1/status`.
+async fn status(State(state): State<ApiState>) -> Json<serde_json::Value> {
+    let s = &state.shared;
+    let peers = s
+        .committee
+        .indices()
+        .filter(|i| *i != s.me && state.network.is_connected(*i))
+        .count();
+    Json(json!({
+        "node": s.me,
+        "committee_size": s.committee.size(),
+        "view": s.view(),
+        "committed_height": s.committed(),
+        "delivered_height": s.delivered(),
+        "peers_connected": peers,
+        "timeouts": s.timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        "misbehaviour_reports": s.misbehaviour.load(std::sync::atomic::Ordering::Relaxed),
+        "storage_ok": !s.storage_failed(),
+        "intake_transactions": state.intake.len(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /v1/blocks/{height}`: the delivered block with its transactions and
+/// commit certificate; JSON, or bincode with `Accept: application/octet-stream`.
+async fn block(
+    State(state): State<ApiState>,
+    Path(height): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| bad_request(format!("height '{height}' is not a number")))?;
+    let tip = state.shared.delivered();
+    if height == 0 || height > tip {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no block at height {height}; delivered height is {tip}"),
+        ));
+    }
+    let storage = state.storage.clone();
+    let block = tokio::task::spawn_blocking(move || storage.output(height))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
+        .ok_or_else(|| ApiError(StatusCode::GONE, "pruned", format!("height {height} was pruned")))?;
+    let wants_binary = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/octet-stream"));
+    if wants_binary {
+        let bytes = ordo_types::codec::encode(&block)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
+    }
+    Ok(Json(block_json(&block)).into_response())
+}
+
+/// The JSON form of a block: readable fields, plus the commit certificate in
+/// bincode (base64) for clients that verify it.
+pub fn block_json(block: &OutputBlock) -> serde_json::Value {
+    let txs: Vec<serde_json::Value> = block
+        .transactions()
+        .map(|tx| {
+            json!({
+                "namespace": tx.namespace,
+                "payload": BASE64.encode(&tx.payload),
+                "digest": tx.digest().to_hex(),
+            })
+        })
+        .collect();
+    let cert = ordo_types::codec::encode(&block.cert).unwrap_or_default();
+    json!({
+        "height": block.header.height,
+        "view": block.header.view,
+        "digest": block.header.digest().to_hex(),
+        "parent": block.header.parent.to_hex(),
+        "author": block.header.author,
+        "batches": block.batches.len(),
+        "transactions": txs,
+        "commit_cert": {
+            "qc_view": block.cert.qc.view,
+            "signers": block.cert.qc.votes.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            "chain_length": block.cert.chain.len(),
+            "bincode_base64": BASE64.encode(cert),
+        },
+    })
+}
+
+async fn healthz(State(state): State<ApiState>) -> Response {
+    if state.shared.storage_failed() {
+        (StatusCode::SERVICE_UNAVAILABLE, "storage failed\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}

@@ -1,0 +1,484 @@
+//! The consensus driver: feeds network messages, timers and payload to the
+//! pure consensus core and executes its actions in order, making every
+//! `Persist` durable before the next action. It also owns catch-up: a node
+//! that finds a peer far ahead fetches committed blocks with their
+//! certificates and batches, verifies them, stores them and restarts its
+//! core from the new tip (keeping its safety data).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ordo_consensus::{Action, CommittedBlock, Core, Event, Message, PayloadItem, RoundRobin, Timer};
+use ordo_mempool::{Batch, BatchCert};
+use ordo_network::{Class, Network};
+use ordo_types::codec::{decode, encode};
+use ordo_types::{Committee, Digest, Keypair, NodeIndex};
+use tokio::sync::mpsc;
+
+use crate::mempool_actor::MempoolInput;
+use crate::payload::{decode_certs, CertRules};
+use crate::shared::Shared;
+use crate::storage::Storage;
+use crate::timers::{Clock, Timers};
+use crate::wire::{SyncMessage, SyncedBlock, MAX_SYNC_BLOCKS};
+
+/// How often a node asks a peer for its committed height.
+const SYNC_INTERVAL_MS: u64 = 500;
+/// A peer this many heights ahead triggers catch-up; smaller lags are normal
+/// and closed by consensus itself.
+const SYNC_LAG: u64 = 8;
+/// A sync request not answered within this long may go to another peer.
+const SYNC_TIMEOUT_MS: u64 = 2_000;
+
+pub enum ConsensusInput {
+    Message { from: NodeIndex, message: Message },
+    Sync { from: NodeIndex, message: SyncMessage },
+    Payload(Vec<PayloadItem>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum ActorTimer {
+    Core(Timer),
+    SyncTick,
+}
+
+pub struct ConsensusActor {
+    pub core: Core,
+    pub config: ordo_consensus::Config,
+    pub keypair: Keypair,
+    pub committee: Arc<Committee>,
+    pub storage: Arc<Storage>,
+    pub network: Arc<Network>,
+    pub mempool: mpsc::Sender<MempoolInput>,
+    pub shared: Arc<Shared>,
+    pub clock: Clock,
+    pub inbox: mpsc::Receiver<ConsensusInput>,
+    timers: Timers<ActorTimer>,
+    next_sync_peer: NodeIndex,
+    sync_request: Option<(NodeIndex, u64)>,
+}
+
+/// Builds a consensus core from what storage holds.
+pub fn build_core(
+    config: &ordo_consensus::Config,
+    committee: &Arc<Committee>,
+    me: NodeIndex,
+    keypair: &Keypair,
+    storage: &Storage,
+) -> crate::Result<Core> {
+    let recovery = storage.recovery(committee)?;
+    Ok(Core::new(
+        config.clone(),
+        committee.clone(),
+        me,
+        keypair.clone(),
+        Box::new(RoundRobin::new(committee.size())),
+        recovery,
+    )
+    .with_payload_rules(Box::new(CertRules::new(committee.clone()))))
+}
+
+impl ConsensusActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        core: Core,
+        config: ordo_consensus::Config,
+        keypair: Keypair,
+        committee: Arc<Committee>,
+        storage: Arc<Storage>,
+        network: Arc<Network>,
+        mempool: mpsc::Sender<MempoolInput>,
+        shared: Arc<Shared>,
+        clock: Clock,
+        inbox: mpsc::Receiver<ConsensusInput>,
+    ) -> Self {
+        let next_sync_peer = (shared.me + 1) % committee.size() as NodeIndex;
+        ConsensusActor {
+            core,
+            config,
+            keypair,
+            committee,
+            storage,
+            network,
+            mempool,
+            shared,
+            clock,
+            inbox,
+            timers: Timers::new(),
+            next_sync_peer,
+            sync_request: None,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let actions = self.core.start(self.clock.now_ms());
+        self.execute(actions).await;
+        self.timers
+            .schedule(self.clock.now_ms() + SYNC_INTERVAL_MS, ActorTimer::SyncTick);
+        loop {
+            let deadline = self.timers.next_deadline();
+            let input = match deadline {
+                Some(at) => {
+                    let sleep = tokio::time::sleep_until(self.clock.instant(at).into());
+                    tokio::select! {
+                        input = self.inbox.recv() => Some(input),
+                        _ = sleep => None,
+                    }
+                }
+                None => Some(self.inbox.recv().await),
+            };
+            match input {
+                Some(None) => break,
+                Some(Some(input)) => self.on_input(input).await,
+                None => {}
+            }
+            for timer in self.timers.due(self.clock.now_ms()) {
+                self.on_timer(timer).await;
+            }
+        }
+    }
+
+    async fn on_input(&mut self, input: ConsensusInput) {
+        let now = self.clock.now_ms();
+        let actions = match input {
+            ConsensusInput::Message { from, message } => {
+                self.core.handle(now, Event::Message { from, message })
+            }
+            ConsensusInput::Payload(items) => self.core.handle(now, Event::PayloadAvailable(items)),
+            ConsensusInput::Sync { from, message } => return self.on_sync(from, message).await,
+        };
+        self.execute(actions).await;
+    }
+
+    async fn on_timer(&mut self, timer: ActorTimer) {
+        match timer {
+            ActorTimer::Core(timer) => {
+                let actions = self.core.handle(self.clock.now_ms(), Event::TimerFired(timer));
+                self.execute(actions).await;
+            }
+            ActorTimer::SyncTick => {
+                let now = self.clock.now_ms();
+                if self
+                    .sync_request
+                    .is_some_and(|(_, at)| now >= at + SYNC_TIMEOUT_MS)
+                {
+                    self.sync_request = None;
+                }
+                let peer = self.next_peer();
+                self.send_sync(peer, &SyncMessage::TipRequest);
+                self.timers.schedule(now + SYNC_INTERVAL_MS, ActorTimer::SyncTick);
+            }
+        }
+    }
+
+    fn next_peer(&mut self) -> NodeIndex {
+        let n = self.committee.size() as NodeIndex;
+        let mut peer = self.next_sync_peer;
+        if peer == self.shared.me {
+            peer = (peer + 1) % n;
+        }
+        self.next_sync_peer = (peer + 1) % n;
+        peer
+    }
+
+    /// Executes the core's actions in order. A failed persist stops every
+    /// later send of the batch (the vote or timeout it protected) and marks
+    /// the node as not voting until it is restarted on a working disk.
+    async fn execute(&mut self, actions: Vec<Action>) {
+        let mut blocked = self.shared.storage_failed();
+        for action in actions {
+            match action {
+                Action::Persist(data) => {
+                    if blocked {
+                        continue;
+                    }
+                    let storage = self.storage.clone();
+                    let saved = tokio::task::spawn_blocking(move || storage.save_safety(&data)).await;
+                    if let Err(e) = flatten(saved) {
+                        tracing::error!(
+                            "cannot persist safety data: {e}; this node stops voting until restarted with a working data dir"
+                        );
+                        self.shared.mark_storage_failed();
+                        blocked = true;
+                    }
+                }
+                Action::Send { to, message } => {
+                    if !blocked {
+                        self.send(to, &message);
+                    }
+                }
+                Action::Broadcast { message } => {
+                    if !blocked {
+                        self.broadcast(&message);
+                    }
+                }
+                Action::ScheduleTimer { timer, at_ms } => {
+                    self.timers.schedule(at_ms, ActorTimer::Core(timer));
+                }
+                Action::FetchBlock { digest, from } => {
+                    self.send(from, &Message::BlockRequest(digest));
+                }
+                Action::Commit(block) => self.on_commit(*block).await,
+                Action::Misbehaviour { peer, fault } => {
+                    self.shared
+                        .misbehaviour
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(peer, %fault, "misbehaviour");
+                }
+            }
+        }
+        self.shared.set_view(self.core.view());
+        self.shared
+            .timeouts
+            .store(self.core.stats().timeouts, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn on_commit(&mut self, block: CommittedBlock) {
+        let height = block.block.height();
+        let tip = self.shared.committed();
+        if height <= tip {
+            // Already stored by catch-up; it must be the same block.
+            if let Ok(Some(stored)) = self.storage.committed(height) {
+                if stored.block.digest() != block.block.digest() {
+                    tracing::error!(height, "SAFETY ALARM: consensus committed a block that differs from the stored one");
+                }
+            }
+            return;
+        }
+        let certs = match decode_certs(&block.block.payload) {
+            Ok(certs) => certs,
+            Err(e) => {
+                tracing::error!(height, "committed payload does not decode: {e}");
+                Vec::new()
+            }
+        };
+        let storage = self.storage.clone();
+        let saved = tokio::task::spawn_blocking(move || storage.save_commits(&[block])).await;
+        if let Err(e) = flatten(saved) {
+            tracing::error!(height, "cannot store committed block: {e}");
+            self.shared.mark_storage_failed();
+            return;
+        }
+        self.shared.set_committed(height);
+        if height % 100 == 0 {
+            tracing::info!(height, view = self.core.view(), "committed");
+        }
+        let _ = self
+            .mempool
+            .send(MempoolInput::Committed { height, certs })
+            .await;
+    }
+
+    // ----- catch-up -----------------------------------------------------
+
+    async fn on_sync(&mut self, from: NodeIndex, message: SyncMessage) {
+        match message {
+            SyncMessage::TipRequest => {
+                let height = self.shared.committed();
+                self.send_sync(from, &SyncMessage::Tip { height });
+            }
+            SyncMessage::Tip { height } => {
+                let tip = self.shared.committed();
+                if height > tip + SYNC_LAG && self.sync_request.is_none() {
+                    tracing::info!(peer = from, peer_height = height, height = tip, "behind a peer: catching up");
+                    self.request_blocks(from, tip + 1);
+                }
+            }
+            SyncMessage::BlocksRequest { from: start, count } => {
+                let storage = self.storage.clone();
+                let count = count.min(MAX_SYNC_BLOCKS);
+                let read = tokio::task::spawn_blocking(move || read_synced(&storage, start, count)).await;
+                match flatten(read) {
+                    Ok(blocks) if !blocks.is_empty() => {
+                        self.send_sync(from, &SyncMessage::Blocks(blocks));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!("cannot serve sync request: {e}"),
+                }
+            }
+            SyncMessage::Blocks(blocks) => self.on_synced(from, blocks).await,
+        }
+    }
+
+    fn request_blocks(&mut self, peer: NodeIndex, start: u64) {
+        self.sync_request = Some((peer, self.clock.now_ms()));
+        self.send_sync(
+            peer,
+            &SyncMessage::BlocksRequest {
+                from: start,
+                count: MAX_SYNC_BLOCKS,
+            },
+        );
+    }
+
+    /// Verifies synced blocks against our tip and the committee, stores
+    /// them, hands them to the mempool for delivery, and restarts the core
+    /// from the new tip.
+    async fn on_synced(&mut self, from: NodeIndex, blocks: Vec<SyncedBlock>) {
+        if self.sync_request.map(|(peer, _)| peer) != Some(from) {
+            return;
+        }
+        self.sync_request = None;
+        let tip = self.shared.committed();
+        let parent = match self.storage.committed(tip) {
+            Ok(Some(b)) => b.block.digest(),
+            Ok(None) => ordo_consensus::Block::genesis(self.committee.digest()).digest(),
+            Err(e) => return tracing::error!("cannot read the tip: {e}"),
+        };
+        let received = blocks.len() as u64;
+        let (accepted, certs, batches, fault) = verify_synced(&self.committee, tip, parent, blocks);
+        if let Some(fault) = fault {
+            tracing::warn!(peer = from, "sync response refused: {fault}");
+            self.shared
+                .misbehaviour
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let last = tip + accepted.len() as u64;
+        let storage = self.storage.clone();
+        let saved = tokio::task::spawn_blocking(move || {
+            let encoded: Vec<(Digest, Vec<u8>)> = batches
+                .iter()
+                .filter_map(|b| encode(b).ok().map(|bytes| (b.digest(), bytes)))
+                .collect();
+            storage.save_batches(encoded.iter().map(|(d, b)| (*d, b.as_slice())))?;
+            storage.save_commits(&accepted)
+        })
+        .await;
+        if let Err(e) = flatten(saved) {
+            tracing::error!("cannot store synced blocks: {e}");
+            return;
+        }
+        self.shared.set_committed(last);
+        for (i, certs) in certs.into_iter().enumerate() {
+            let height = tip + 1 + i as u64;
+            let _ = self
+                .mempool
+                .send(MempoolInput::Committed { height, certs })
+                .await;
+        }
+        tracing::info!(height = last, peer = from, "caught up to height");
+        match build_core(
+            &self.config,
+            &self.committee,
+            self.shared.me,
+            &self.keypair,
+            &self.storage,
+        ) {
+            Ok(core) => {
+                self.core = core;
+                let actions = self.core.start(self.clock.now_ms());
+                self.execute(actions).await;
+                let _ = self.mempool.send(MempoolInput::ResendPayload).await;
+            }
+            Err(e) => tracing::error!("cannot restart consensus after catch-up: {e}"),
+        }
+        if received == MAX_SYNC_BLOCKS {
+            self.request_blocks(from, last + 1);
+        }
+    }
+
+    // ----- network ------------------------------------------------------
+
+    fn send(&self, to: NodeIndex, message: &Message) {
+        if let Ok(bytes) = encode(message) {
+            let _ = self.network.send(to, Class::Consensus, Bytes::from(bytes));
+        }
+    }
+
+    fn broadcast(&self, message: &Message) {
+        if let Ok(bytes) = encode(message) {
+            let _ = self.network.broadcast(Class::Consensus, Bytes::from(bytes));
+        }
+    }
+
+    fn send_sync(&self, to: NodeIndex, message: &SyncMessage) {
+        match encode(message) {
+            Ok(bytes) => {
+                let _ = self.network.send(to, Class::Sync, Bytes::from(bytes));
+            }
+            Err(e) => tracing::warn!("sync message too large: {e}"),
+        }
+    }
+}
+
+fn flatten<T>(r: Result<crate::Result<T>, tokio::task::JoinError>) -> crate::Result<T> {
+    r.map_err(|e| crate::Error::Storage(format!("storage task failed: {e}")))?
+}
+
+/// Reads committed blocks `start..start+count` with their batches. Stops at
+/// the first block whose batches are no longer stored (pruned).
+fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<SyncedBlock>> {
+    let mut out = Vec::new();
+    for height in start..start.saturating_add(count) {
+        let Some(committed) = storage.committed(height)? else {
+            break;
+        };
+        let certs = decode_certs(&committed.block.payload).map_err(crate::Error::Storage)?;
+        let mut batches = Vec::with_capacity(certs.len());
+        for cert in &certs {
+            match storage.batch(&cert.batch)? {
+                Some(bytes) => batches.push(decode::<Batch>(&bytes)?),
+                None => return Ok(out),
+            }
+        }
+        out.push(SyncedBlock { committed, batches });
+    }
+    Ok(out)
+}
+
+type Verified = (Vec<CommittedBlock>, Vec<Vec<BatchCert>>, Vec<Batch>, Option<String>);
+
+/// Checks synced blocks one by one: contiguous heights from `tip + 1`,
+/// parent links from `parent`, a valid commit certificate, valid batch
+/// certificates and batches matching them. Returns the valid prefix and
+/// why the rest was refused.
+fn verify_synced(committee: &Committee, tip: u64, mut parent: Digest, blocks: Vec<SyncedBlock>) -> Verified {
+    let mut accepted = Vec::new();
+    let mut all_certs = Vec::new();
+    let mut all_batches = Vec::new();
+    for (i, synced) in blocks.into_iter().enumerate() {
+        let block = &synced.committed.block;
+        let expected = tip + 1 + i as u64;
+        let fault = if block.height() != expected {
+            Some(format!("height {} where {expected} was asked", block.height()))
+        } else if block.header.parent != parent {
+            Some(format!("height {expected} does not extend our chain"))
+        } else if block.payload.digest() != block.header.payload {
+            Some(format!("height {expected}: payload does not match its header"))
+        } else if let Err(e) = synced.committed.cert.verify(&block.header, committee) {
+            Some(format!("height {expected}: {e}"))
+        } else {
+            None
+        };
+        if fault.is_some() {
+            return (accepted, all_certs, all_batches, fault);
+        }
+        let certs = match decode_certs(&block.payload) {
+            Ok(c) => c,
+            Err(e) => return (accepted, all_certs, all_batches, Some(e)),
+        };
+        for cert in &certs {
+            if let Err(e) = cert.verify(committee) {
+                return (accepted, all_certs, all_batches, Some(format!("height {expected}: {e}")));
+            }
+        }
+        let batches_ok = synced.batches.len() == certs.len()
+            && certs.iter().zip(&synced.batches).all(|(c, b)| c.matches(b).is_ok());
+        if !batches_ok {
+            return (
+                accepted,
+                all_certs,
+                all_batches,
+                Some(format!("height {expected}: batches do not match certificates")),
+            );
+        }
+        parent = block.digest();
+        all_batches.extend(synced.batches);
+        all_certs.push(certs);
+        accepted.push(synced.committed);
+    }
+    (accepted, all_certs, all_batches, None)
+}

@@ -1,0 +1,250 @@
+//! The mempool driver: drains the intake into the pure mempool core, feeds it
+//! peers' batch messages and commits, executes its actions in order (batches
+//! durable before their acks), forwards new certificates to consensus, and
+//! turns delivered blocks into the ordered output.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ordo_mempool::{Action, Batch, BatchCert, Event, Intake, Mempool, Message, Timer};
+use ordo_network::{Class, Network};
+use ordo_types::codec::{decode, encode};
+use ordo_types::{Digest, NodeIndex};
+use tokio::sync::{mpsc, Notify};
+
+use crate::consensus_actor::ConsensusInput;
+use crate::output::Output;
+use crate::payload::encode_cert;
+use crate::shared::Shared;
+use crate::storage::Storage;
+use crate::timers::{Clock, Timers};
+
+/// Most certificates forwarded to consensus at once.
+const MAX_FORWARD: usize = 4_096;
+
+pub enum MempoolInput {
+    Message { from: NodeIndex, message: Message },
+    /// Consensus committed (and stored) block `height` with these certificates.
+    Committed { height: u64, certs: Vec<BatchCert> },
+    /// Consensus restarted its core: forward every pending certificate again.
+    ResendPayload,
+}
+
+pub struct MempoolActor {
+    pub core: Mempool,
+    pub intake: Arc<Intake>,
+    pub intake_ready: Arc<Notify>,
+    pub storage: Arc<Storage>,
+    pub network: Arc<Network>,
+    pub consensus: mpsc::Sender<ConsensusInput>,
+    pub output: Output,
+    pub shared: Arc<Shared>,
+    pub clock: Clock,
+    pub inbox: mpsc::Receiver<MempoolInput>,
+    timers: Timers<Timer>,
+    forwarded: HashSet<Digest>,
+    local: VecDeque<Event>,
+}
+
+impl MempoolActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        core: Mempool,
+        intake: Arc<Intake>,
+        intake_ready: Arc<Notify>,
+        storage: Arc<Storage>,
+        network: Arc<Network>,
+        consensus: mpsc::Sender<ConsensusInput>,
+        output: Output,
+        shared: Arc<Shared>,
+        clock: Clock,
+        inbox: mpsc::Receiver<MempoolInput>,
+    ) -> Self {
+        MempoolActor {
+            core,
+            intake,
+            intake_ready,
+            storage,
+            network,
+            consensus,
+            output,
+            shared,
+            clock,
+            inbox,
+            timers: Timers::new(),
+            forwarded: HashSet::new(),
+            local: VecDeque::new(),
+        }
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            let deadline = self.timers.next_deadline();
+            let sleep = tokio::time::sleep_until(
+                self.clock
+                    .instant(deadline.unwrap_or(self.clock.now_ms() + 3_600_000))
+                    .into(),
+            );
+            tokio::select! {
+                input = self.inbox.recv() => match input {
+                    Some(input) => self.on_input(input).await,
+                    None => break,
+                },
+                _ = self.intake_ready.notified() => {}
+                _ = sleep => {}
+            }
+            for timer in self.timers.due(self.clock.now_ms()) {
+                self.handle(Event::TimerFired(timer)).await;
+            }
+            self.drain_intake().await;
+            self.forward_certs();
+        }
+    }
+
+    async fn on_input(&mut self, input: MempoolInput) {
+        match input {
+            MempoolInput::Message { from, message } => {
+                self.handle(Event::Message { from, message }).await
+            }
+            MempoolInput::Committed { height, certs } => {
+                for cert in &certs {
+                    self.forwarded.remove(&cert.batch);
+                }
+                self.handle(Event::Committed { height, certs }).await
+            }
+            MempoolInput::ResendPayload => self.forwarded.clear(),
+        }
+    }
+
+    /// Feeds the intake to the core while it accepts transactions; when it
+    /// does not, the intake fills up and the API answers busy.
+    async fn drain_intake(&mut self) {
+        let batch_bytes = self.core.config().batch_bytes;
+        let max_txs = self.core.config().max_batch_txs;
+        while self.core.accepts_transactions() && !self.intake.is_empty() {
+            let txs = self.intake.drain(batch_bytes, max_txs);
+            if txs.is_empty() {
+                break;
+            }
+            self.handle(Event::Transactions(txs)).await;
+        }
+    }
+
+    /// Hands certificates consensus has not seen yet to it. Never waits:
+    /// if consensus is busy they are offered again on the next turn.
+    fn forward_certs(&mut self) {
+        let certs = self.core.payload(MAX_FORWARD, &self.forwarded);
+        if certs.is_empty() {
+            return;
+        }
+        let items: Vec<Vec<u8>> = certs.iter().filter_map(encode_cert).collect();
+        if self
+            .consensus
+            .try_send(ConsensusInput::Payload(items))
+            .is_ok()
+        {
+            self.forwarded.extend(certs.iter().map(|c| c.batch));
+        }
+    }
+
+    async fn handle(&mut self, event: Event) {
+        self.local.push_back(event);
+        while let Some(event) = self.local.pop_front() {
+            let actions = self.core.handle(self.clock.now_ms(), event);
+            self.execute(actions).await;
+        }
+    }
+
+    /// Executes actions in order. Consecutive persists are written in one
+    /// transaction (group commit) before the acks that follow them.
+    async fn execute(&mut self, actions: Vec<Action>) {
+        let mut blocked = self.shared.storage_failed();
+        let mut actions = actions.into_iter().peekable();
+        while let Some(action) = actions.next() {
+            match action {
+                Action::Persist(batch) => {
+                    let mut group = vec![batch];
+                    while let Some(Action::Persist(_)) = actions.peek() {
+                        if let Some(Action::Persist(b)) = actions.next() {
+                            group.push(b);
+                        }
+                    }
+                    if !blocked {
+                        if let Err(e) = self.persist(group).await {
+                            tracing::error!("cannot store batches: {e}; this node stops acknowledging");
+                            self.shared.mark_storage_failed();
+                            blocked = true;
+                        }
+                    }
+                }
+                Action::Send { to, message } => {
+                    if !blocked || !matches!(message, Message::Ack(_)) {
+                        self.send(to, &message);
+                    }
+                }
+                Action::Broadcast(message) => self.broadcast(&message),
+                Action::ScheduleTimer { timer, at_ms } => self.timers.schedule(at_ms, timer),
+                Action::FetchBatch { digest, from } => match self.stored_batch(&digest) {
+                    Some(batch) => self.local.push_back(Event::Message {
+                        from,
+                        message: Message::BatchResponse(batch),
+                    }),
+                    None => self.send(from, &Message::BatchRequest { digest }),
+                },
+                Action::ServeFromStore { digest, to } => {
+                    if let Some(batch) = self.stored_batch(&digest) {
+                        self.send(to, &Message::BatchResponse(batch));
+                    }
+                }
+                Action::Deliver { height, batches } => {
+                    if let Err(e) = self.output.deliver(height, batches) {
+                        tracing::error!(height, "cannot deliver block: {e}");
+                    }
+                }
+                Action::Misbehaviour { peer, reason } => {
+                    self.shared
+                        .misbehaviour
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(peer, %reason, "mempool misbehaviour");
+                }
+            }
+        }
+    }
+
+    async fn persist(&self, batches: Vec<Batch>) -> crate::Result<()> {
+        let storage = self.storage.clone();
+        let me = self.shared.me;
+        let next_own_seq = batches
+            .iter()
+            .filter(|b| b.author == me)
+            .map(|b| b.seq + 1)
+            .max();
+        let result = tokio::task::spawn_blocking(move || {
+            let encoded: Vec<(Digest, Vec<u8>)> = batches
+                .iter()
+                .map(|b| encode(b).map(|bytes| (b.digest(), bytes)))
+                .collect::<Result<_, _>>()?;
+            storage.save_batches_and_seq(encoded.iter().map(|(d, b)| (*d, b.as_slice())), next_own_seq)
+        })
+        .await;
+        result.map_err(|e| crate::Error::Storage(e.to_string()))?
+    }
+
+    fn stored_batch(&self, digest: &Digest) -> Option<Batch> {
+        let bytes = self.storage.batch(digest).ok()??;
+        decode(&bytes).ok()
+    }
+
+    fn send(&self, to: NodeIndex, message: &Message) {
+        if let Ok(bytes) = encode(message) {
+            let _ = self.network.send(to, Class::Batches, Bytes::from(bytes));
+        }
+    }
+
+    fn broadcast(&self, message: &Message) {
+        if let Ok(bytes) = encode(message) {
+            let _ = self.network.broadcast(Class::Batches, Bytes::from(bytes));
+        }
+    }
+}

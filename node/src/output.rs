@@ -1,0 +1,220 @@
+//! The ordered output: committed blocks with their batches, in strict height
+//! order, each transaction's first occurrence only.
+//!
+//! A transaction committed again within `dedupe_window_heights` of its first
+//! commit is skipped. The window is a pure function of the committed
+//! sequence, so every node skips the same ones; it is rebuilt from storage
+//! on restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use ordo_consensus::{BlockHeader, CommitCert, Payload};
+use ordo_mempool::{Batch, Transaction};
+use ordo_types::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::shared::Shared;
+use crate::storage::Storage;
+
+/// One committed block as rollups see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputBlock {
+    pub header: BlockHeader,
+    /// Proves `header` committed (see `ordo_consensus::CommitCert`).
+    pub cert: CommitCert,
+    /// The block's payload: encoded batch certificates.
+    pub payload: Payload,
+    /// The batches the certificates name, in order; a batch committed
+    /// before is not repeated.
+    pub batches: Vec<Batch>,
+    /// `(batch, position)` of transactions skipped as repeats.
+    pub skipped: Vec<(u32, u32)>,
+}
+
+impl OutputBlock {
+    pub fn height(&self) -> u64 {
+        self.header.height
+    }
+
+    /// The block's transactions in order: by batch, then position, repeats
+    /// skipped.
+    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
+        let mut skipped = self.skipped.iter().peekable();
+        self.batches.iter().enumerate().flat_map(move |(b, batch)| {
+            let keep: Vec<bool> = (0..batch.txs.len())
+                .map(|t| {
+                    let here = (b as u32, t as u32);
+                    if skipped.peek() == Some(&&here) {
+                        skipped.next();
+                        false
+                    } else {
+                        true
+                    }
+                })
+                .collect();
+            batch
+                .txs
+                .iter()
+                .zip(keep)
+                .filter_map(|(tx, keep)| keep.then_some(tx))
+        })
+    }
+}
+
+/// Recent transaction digests, by height.
+pub struct Dedupe {
+    window: u64,
+    seen: HashMap<Digest, u64>,
+    heights: VecDeque<(u64, Vec<Digest>)>,
+}
+
+impl Dedupe {
+    pub fn new(window: u64) -> Self {
+        Dedupe {
+            window,
+            seen: HashMap::new(),
+            heights: VecDeque::new(),
+        }
+    }
+
+    /// Records the transactions of `height` and returns the positions of
+    /// repeats (already seen within the window, or earlier in this block).
+    pub fn apply(&mut self, height: u64, batches: &[Batch]) -> Vec<(u32, u32)> {
+        while self
+            .heights
+            .front()
+            .is_some_and(|(h, _)| *h + self.window <= height)
+        {
+            if let Some((h, digests)) = self.heights.pop_front() {
+                for d in digests {
+                    if self.seen.get(&d) == Some(&h) {
+                        self.seen.remove(&d);
+                    }
+                }
+            }
+        }
+        let mut skipped = Vec::new();
+        let mut fresh = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            for (t, tx) in batch.txs.iter().enumerate() {
+                let digest = tx.digest();
+                if self.seen.contains_key(&digest) {
+                    skipped.push((b as u32, t as u32));
+                } else {
+                    self.seen.insert(digest, height);
+                    fresh.push(digest);
+                }
+            }
+        }
+        self.heights.push_back((height, fresh));
+        skipped
+    }
+}
+
+/// Turns delivered blocks into stored, published [`OutputBlock`]s.
+pub struct Output {
+    storage: Arc<Storage>,
+    shared: Arc<Shared>,
+    dedupe: Dedupe,
+}
+
+impl Output {
+    /// Rebuilds the dedupe window from the last stored output blocks.
+    pub fn open(storage: Arc<Storage>, shared: Arc<Shared>, window: u64) -> Result<Self> {
+        let mut dedupe = Dedupe::new(window);
+        let delivered = storage.delivered_height()?;
+        for height in delivered.saturating_sub(window).max(1)..=delivered {
+            if let Some(block) = storage.output(height)? {
+                dedupe.apply(height, &block.batches);
+            }
+        }
+        shared.set_delivered(delivered);
+        Ok(Output {
+            storage,
+            shared,
+            dedupe,
+        })
+    }
+
+    /// Stores and publishes committed block `height` with its batches. The
+    /// consensus record of the block must already be stored.
+    pub fn deliver(&mut self, height: u64, batches: Vec<Batch>) -> Result<()> {
+        let delivered = self.storage.delivered_height()?;
+        if height <= delivered {
+            return Ok(());
+        }
+        if height != delivered + 1 {
+            return Err(Error::Storage(format!(
+                "delivery of height {height} does not follow {delivered}"
+            )));
+        }
+        let committed = self
+            .storage
+            .committed(height)?
+            .ok_or_else(|| Error::Storage(format!("height {height} delivered before it was stored")))?;
+        let skipped = self.dedupe.apply(height, &batches);
+        let block = OutputBlock {
+            header: committed.block.header,
+            cert: committed.cert,
+            payload: committed.block.payload,
+            batches,
+            skipped,
+        };
+        self.storage.save_output(&block)?;
+        self.shared.publish(Arc::new(block));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    fn batch(author: u16, payloads: &[&[u8]]) -> Batch {
+        Batch {
+            author,
+            seq: 0,
+            txs: payloads
+                .iter()
+                .map(|p| Transaction {
+                    namespace: 1,
+                    payload: Bytes::copy_from_slice(p),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn repeats_are_skipped_within_the_window_only() {
+        let mut d = Dedupe::new(2);
+        assert!(d.apply(1, &[batch(0, &[b"a", b"b"])]).is_empty());
+        // Same block repeats and an earlier height's repeat.
+        assert_eq!(d.apply(2, &[batch(1, &[b"c", b"a"]), batch(2, &[b"c"])]), vec![(0, 1), (1, 0)]);
+        // Height 1 left the window: "a" and "b" are new again; "c" is not.
+        assert_eq!(d.apply(3, &[batch(0, &[b"a", b"c"])]), vec![(0, 1)]);
+    }
+
+    #[test]
+    fn transactions_iterate_in_order_without_skipped() {
+        let block = OutputBlock {
+            header: ordo_consensus::Block::genesis(Digest::ZERO).header,
+            cert: CommitCert {
+                chain: vec![],
+                qc: ordo_consensus::QuorumCert {
+                    view: 0,
+                    block: Digest::ZERO,
+                    votes: vec![],
+                },
+            },
+            payload: Payload::default(),
+            batches: vec![batch(0, &[b"a", b"b"]), batch(1, &[b"c", b"d"])],
+            skipped: vec![(0, 1), (1, 0)],
+        };
+        let got: Vec<&[u8]> = block.transactions().map(|t| t.payload.as_ref()).collect();
+        assert_eq!(got, vec![b"a".as_slice(), b"d".as_slice()]);
+    }
+}

@@ -1,0 +1,183 @@
+//! Starting a node: storage, transport, the two driver loops, the network
+//! dispatcher and the API; and stopping it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ordo_mempool::{Intake, Mempool};
+use ordo_network::{Class, Incoming, Network};
+use ordo_types::codec::decode;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState};
+use crate::config::Validated;
+use crate::consensus_actor::{build_core, ConsensusActor, ConsensusInput};
+use crate::mempool_actor::{MempoolActor, MempoolInput};
+use crate::output::Output;
+use crate::shared::Shared;
+use crate::storage::Storage;
+use crate::timers::Clock;
+use crate::wire::SyncMessage;
+
+/// Inputs queued per driver loop before the network dispatcher waits.
+const INBOX: usize = 16_384;
+
+/// A started node.
+pub struct RunningNode {
+    pub shared: Arc<Shared>,
+    pub api_address: SocketAddr,
+    pub network: Arc<Network>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops the node: drains the transport and ends every task.
+    pub async fn shutdown(self) {
+        self.network.shutdown().await;
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Starts every part of the node; returns once it is serving.
+pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
+    let Validated {
+        config,
+        keypair,
+        committee,
+        me,
+        listen,
+        api_listen,
+    } = node;
+    let storage = Arc::new(
+        Storage::open(&config.data_dir)
+            .with_context(|| format!("data dir {}", config.data_dir.display()))?,
+    );
+    let shared = Arc::new(Shared::new(me, committee.clone()));
+    shared.set_committed(storage.tip()?);
+    let clock = Clock::new();
+
+    let bound = Network::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
+    let (network, incoming) = bound.start(ordo_network::Config::default(), &keypair, committee.clone())?;
+    let network = Arc::new(network);
+
+    let intake = Arc::new(Intake::new(config.intake.clone()));
+    let intake_ready = Arc::new(Notify::new());
+    let (consensus_tx, consensus_rx) = mpsc::channel(INBOX);
+    let (mempool_tx, mempool_rx) = mpsc::channel(INBOX);
+
+    let core = build_core(&config.consensus, &committee, me, &keypair, &storage)?;
+    let consensus = ConsensusActor::new(
+        core,
+        config.consensus.clone(),
+        keypair.clone(),
+        committee.clone(),
+        storage.clone(),
+        network.clone(),
+        mempool_tx.clone(),
+        shared.clone(),
+        clock,
+        consensus_rx,
+    );
+
+    let mempool_core = Mempool::new(
+        me,
+        keypair.clone(),
+        (*committee).clone(),
+        config.mempool.clone(),
+        storage.next_own_seq()?,
+    )?;
+    let output = Output::open(storage.clone(), shared.clone(), config.storage.dedupe_window_heights)?;
+    let mempool = MempoolActor::new(
+        mempool_core,
+        intake.clone(),
+        intake_ready.clone(),
+        storage.clone(),
+        network.clone(),
+        consensus_tx.clone(),
+        output,
+        shared.clone(),
+        clock,
+        mempool_rx,
+    );
+    // Blocks consensus stored but the output did not deliver before a
+    // restart: hand them to the mempool again so their batches are found.
+    let delivered = storage.delivered_height()?;
+    let tip = storage.tip()?;
+    for height in delivered + 1..=tip {
+        if let Some(block) = storage.committed(height)? {
+            let certs = crate::payload::decode_certs(&block.block.payload).map_err(anyhow::Error::msg)?;
+            mempool_tx.send(MempoolInput::Committed { height, certs }).await?;
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(api_listen)
+        .await
+        .with_context(|| format!("cannot serve the API on {api_listen}"))?;
+    let api_address = listener.local_addr()?;
+    let router = api::router(ApiState {
+        shared: shared.clone(),
+        storage: storage.clone(),
+        intake,
+        intake_ready,
+        network: network.clone(),
+    });
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(consensus.run()));
+    tasks.push(tokio::spawn(mempool.run()));
+    tasks.push(tokio::spawn(dispatch(incoming, consensus_tx, mempool_tx, shared.clone())));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("API server stopped: {e}");
+        }
+    }));
+    tracing::info!(node = me, %listen, api = %api_address, height = tip, "node started");
+    Ok(RunningNode {
+        shared,
+        api_address,
+        network,
+        tasks,
+    })
+}
+
+/// Decodes incoming frames by traffic class and routes them to the driver
+/// loops. A frame that does not decode is counted and dropped.
+async fn dispatch(
+    mut incoming: mpsc::Receiver<Incoming>,
+    consensus: mpsc::Sender<ConsensusInput>,
+    mempool: mpsc::Sender<MempoolInput>,
+    shared: Arc<Shared>,
+) {
+    while let Some(frame) = incoming.recv().await {
+        let from = frame.from;
+        let routed = match frame.class {
+            Class::Consensus => match decode(&frame.bytes) {
+                Ok(message) => consensus.send(ConsensusInput::Message { from, message }).await.is_ok(),
+                Err(e) => bad_frame(&shared, from, e),
+            },
+            Class::Batches => match decode(&frame.bytes) {
+                Ok(message) => mempool.send(MempoolInput::Message { from, message }).await.is_ok(),
+                Err(e) => bad_frame(&shared, from, e),
+            },
+            Class::Sync => match decode::<SyncMessage>(&frame.bytes) {
+                Ok(message) => consensus.send(ConsensusInput::Sync { from, message }).await.is_ok(),
+                Err(e) => bad_frame(&shared, from, e),
+            },
+        };
+        if !routed {
+            break;
+        }
+    }
+}
+
+fn bad_frame(shared: &Shared, from: u16, error: ordo_types::Error) -> bool {
+    shared
+        .misbehaviour
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(peer = from, "undecodable frame: {error}");
+    true
+}

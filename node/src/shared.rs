@@ -1,0 +1,85 @@
+//! State the actors publish for the API, metrics and tests.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use ordo_types::{Committee, NodeIndex};
+use tokio::sync::broadcast;
+
+use crate::output::OutputBlock;
+
+/// Blocks buffered for slow stream subscribers before they must resume
+/// from storage.
+const PUBLISH_BUFFER: usize = 1024;
+
+pub struct Shared {
+    pub me: NodeIndex,
+    pub committee: Arc<Committee>,
+    view: AtomicU64,
+    committed: AtomicU64,
+    delivered: AtomicU64,
+    /// Set when a write to storage failed: the node stops voting.
+    storage_failed: AtomicBool,
+    pub timeouts: AtomicU64,
+    pub misbehaviour: AtomicU64,
+    blocks: broadcast::Sender<Arc<OutputBlock>>,
+}
+
+impl Shared {
+    pub fn new(me: NodeIndex, committee: Arc<Committee>) -> Self {
+        Shared {
+            me,
+            committee,
+            view: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            storage_failed: AtomicBool::new(false),
+            timeouts: AtomicU64::new(0),
+            misbehaviour: AtomicU64::new(0),
+            blocks: broadcast::channel(PUBLISH_BUFFER).0,
+        }
+    }
+
+    pub fn view(&self) -> u64 {
+        self.view.load(Ordering::Relaxed)
+    }
+
+    pub fn set_view(&self, view: u64) {
+        self.view.store(view, Ordering::Relaxed);
+    }
+
+    /// Height of the last block consensus committed (and stored).
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    pub fn set_committed(&self, height: u64) {
+        self.committed.fetch_max(height, Ordering::Relaxed);
+    }
+
+    /// Height of the last block delivered with all its batches.
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    pub fn set_delivered(&self, height: u64) {
+        self.delivered.fetch_max(height, Ordering::Relaxed);
+    }
+
+    pub fn storage_failed(&self) -> bool {
+        self.storage_failed.load(Ordering::Relaxed)
+    }
+
+    pub fn mark_storage_failed(&self) {
+        self.storage_failed.store(true, Ordering::Relaxed);
+    }
+
+    pub fn publish(&self, block: Arc<OutputBlock>) {
+        self.set_delivered(block.height());
+        let _ = self.blocks.send(block);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutputBlock>> {
+        self.blocks.subscribe()
+    }
+}
