@@ -64,6 +64,19 @@ impl Default for StorageConfig {
     }
 }
 
+/// A TOML error as one line: where it is, what is wrong, and the line.
+pub fn one_line_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    match error.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let source = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!("line {line}: {message}: `{source}`")
+        }
+        None => message,
+    }
+}
+
 /// A configuration whose files were read and whose addresses were checked.
 pub struct Validated {
     pub config: NodeConfig,
@@ -84,7 +97,7 @@ impl NodeConfig {
         })?;
         let mut config: NodeConfig = toml::from_str(&text).map_err(|e| Error::Config {
             path: path.to_path_buf(),
-            message: e.message().to_string(),
+            message: one_line_toml_error(&text, &e),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.key_file, &mut config.committee_file, &mut config.data_dir] {

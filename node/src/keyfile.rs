@@ -67,7 +67,8 @@ pub fn write(path: &Path, keypair: &Keypair, force: bool) -> Result<()> {
 /// Reads a key file, checking that its public key matches its secret.
 pub fn read(path: &Path) -> Result<Keypair> {
     let text = std::fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?;
-    let file: KeyFile = toml::from_str(&text).map_err(|e| key_error(path, e.message().to_string()))?;
+    let file: KeyFile = toml::from_str(&text)
+        .map_err(|e| key_error(path, crate::config::one_line_toml_error(&text, &e)))?;
     let keypair = Keypair::from_secret_hex(&file.secret_key)
         .map_err(|e| key_error(path, format!("secret_key: {e}")))?;
     let public = PublicKey::from_hex(&file.public_key)

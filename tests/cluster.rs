@@ -1,0 +1,168 @@
+//! Whole-cluster tests: real `ordo` processes, real QUIC on loopback, real
+//! disks. Named by size and fault.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use support::Cluster;
+
+/// Submits `tx-<tag>-<k>` round-robin to `nodes` until stopped; records the
+/// payloads each node acknowledged with 202.
+fn load(
+    cluster: &Cluster,
+    nodes: Vec<usize>,
+    tag: &'static str,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(usize, String)>>>,
+) -> std::thread::JoinHandle<()> {
+    let apis = cluster.apis.clone();
+    std::thread::spawn(move || {
+        let mut k = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let node = nodes[(k as usize) % nodes.len()];
+            let payload = format!("tx-{tag}-{k}");
+            let status = support::http(apis[node], "POST", "/v1/transactions?namespace=1", &[], payload.as_bytes())
+                .map(|(s, _)| s)
+                .unwrap_or(0);
+            if status == 202 {
+                acked.lock().unwrap().push((node, BASE64.encode(payload.as_bytes())));
+            }
+            k += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    })
+}
+
+/// Checks that the nodes agree up to the lowest delivered height and
+/// returns how often each payload was committed (on node `reference`).
+fn agree(cluster: &Cluster, nodes: &[usize], reference: usize) -> HashMap<String, usize> {
+    let height = nodes.iter().map(|i| cluster.delivered(*i)).min().unwrap();
+    assert!(height > 0);
+    let base = cluster.history(reference, height);
+    for i in nodes {
+        if *i != reference {
+            assert_eq!(cluster.history(*i, height), base, "node {i} disagrees with node {reference}");
+        }
+    }
+    let mut counts = HashMap::new();
+    for (_, txs) in &base {
+        for (_, payload) in txs {
+            *counts.entry(payload.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn wait_for_all(cluster: &Cluster, node: usize, payloads: &HashSet<String>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let h = cluster.delivered(node);
+        let got: HashSet<String> = cluster
+            .history(node, h)
+            .into_iter()
+            .flat_map(|(_, txs)| txs.into_iter().map(|(_, p)| p))
+            .collect();
+        let missing = payloads.difference(&got).count();
+        if missing == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {node}: {missing} acknowledged transactions never committed");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn n4_processes_commit_transactions_from_different_nodes_in_one_order() {
+    let cluster = Cluster::start(4);
+    let mut sent = HashSet::new();
+    for k in 0..200u32 {
+        let payload = format!("tx-{k}");
+        assert_eq!(cluster.submit(k as usize % 4, 7, payload.as_bytes()), 202);
+        sent.insert(BASE64.encode(payload.as_bytes()));
+    }
+    // A repeat of an accepted transaction is accepted once.
+    assert_eq!(cluster.submit(0, 7, b"tx-0"), 202);
+    for i in 0..4 {
+        wait_for_all(&cluster, i, &sent, Duration::from_secs(30));
+    }
+    let counts = agree(&cluster, &[0, 1, 2, 3], 0);
+    for payload in &sent {
+        assert_eq!(counts.get(payload), Some(&1), "{payload} committed {:?} times", counts.get(payload));
+    }
+}
+
+#[test]
+fn n4_kill9_under_load_restart_catches_up_without_loss_or_duplicates() {
+    let mut cluster = Cluster::start(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    // Load goes to every node, including the one about to be killed.
+    let loader = load(&cluster, vec![0, 1, 2, 3], "a", stop.clone(), acked.clone());
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill(1);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.start_node(1);
+    cluster.wait_healthy(1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(3));
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+
+    let acked = acked.lock().unwrap().clone();
+    // Acknowledged by a node that stayed up: must commit exactly once.
+    // Acknowledged by the killed node: 202 means "in that node's intake",
+    // so a SIGKILL may lose it, but it must never commit twice.
+    let durable: HashSet<String> = acked.iter().filter(|(n, _)| *n != 1).map(|(_, p)| p.clone()).collect();
+    assert!(durable.len() > 500, "load too small: {}", durable.len());
+    wait_for_all(&cluster, 0, &durable, Duration::from_secs(60));
+    let target = cluster.delivered(0);
+    cluster.wait_delivered(1, target, Duration::from_secs(60));
+    let counts = agree(&cluster, &[0, 1, 2, 3], 0);
+    for payload in &durable {
+        assert_eq!(counts.get(payload), Some(&1), "acknowledged {payload} committed {:?} times", counts.get(payload));
+    }
+    assert!(counts.values().all(|c| *c == 1), "a transaction committed twice");
+    assert!(cluster.log(1).contains("node started"));
+}
+
+#[test]
+fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
+    let mut cluster = Cluster::start(4);
+    cluster.kill(3);
+    std::fs::remove_dir_all(cluster.data_dir(3)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let loader = load(&cluster, vec![0, 1, 2], "b", stop.clone(), acked.clone());
+    cluster.wait_delivered(0, 1_000, Duration::from_secs(240));
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+
+    // Node 3 starts from nothing and must fetch every block and batch.
+    cluster.start_node(3);
+    cluster.wait_healthy(3, Duration::from_secs(20));
+    let target = cluster.delivered(0);
+    cluster.wait_delivered(3, target, Duration::from_secs(120));
+    assert!(cluster.log(3).contains("catching up"), "{}", support::tail(&cluster.log(3), 20));
+
+    // With node 0 gone, no quorum exists without node 3: new commits prove
+    // it participates.
+    cluster.kill(0);
+    let before = cluster.delivered(1);
+    let mut fresh = HashSet::new();
+    for k in 0..50u32 {
+        let payload = format!("after-{k}");
+        assert_eq!(cluster.submit(1 + (k as usize) % 3, 2, payload.as_bytes()), 202);
+        fresh.insert(BASE64.encode(payload.as_bytes()));
+    }
+    wait_for_all(&cluster, 3, &fresh, Duration::from_secs(60));
+    assert!(cluster.delivered(3) > before);
+    let counts = agree(&cluster, &[1, 2, 3], 3);
+    assert!(counts.values().all(|c| *c == 1));
+}

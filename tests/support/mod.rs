@@ -1,0 +1,226 @@
+//! Support for whole-cluster tests: real `ordo` processes on loopback, a
+//! tiny HTTP client, and helpers to read what each node committed.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn ordo() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ordo"))
+}
+
+/// One HTTP/1.1 request with `Connection: close`; returns status and body.
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let mut body = response[split + 4..].to_vec();
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else { break };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        out.extend_from_slice(&data[start..start + size]);
+        data = &data[start + size + 2..];
+    }
+    out
+}
+
+pub fn json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    let (status, body) = http(addr, "GET", path, &[], b"").ok()?;
+    if status != 200 {
+        return None;
+    }
+    serde_json::from_slice(&body).ok()
+}
+
+/// A cluster of `ordo run` processes made by `ordo testnet`.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub apis: Vec<SocketAddr>,
+    procs: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    pub fn start(n: usize) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new(ordo())
+            .args(["testnet", "--nodes", &n.to_string(), "--base-port", "0", "--dir"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "ordo testnet failed");
+        let text = std::fs::read_to_string(dir.path().join("committee.toml")).unwrap();
+        let committee: toml::Value = toml::from_str(&text).unwrap();
+        let apis = committee["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["api_address"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let mut cluster = Cluster {
+            dir,
+            apis,
+            procs: (0..n).map(|_| None).collect(),
+        };
+        for i in 0..n {
+            cluster.start_node(i);
+        }
+        for i in 0..n {
+            cluster.wait_healthy(i, Duration::from_secs(20));
+        }
+        cluster
+    }
+
+    pub fn size(&self) -> usize {
+        self.apis.len()
+    }
+
+    pub fn config(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}.toml"))
+    }
+
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join("data").join(format!("node-{i}"))
+    }
+
+    pub fn start_node(&mut self, i: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node-{i}.log")))
+            .unwrap();
+        let child = Command::new(ordo())
+            .args(["run", "--config"])
+            .arg(self.config(i))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.procs[i] = Some(child);
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.procs[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{i}.log"))).unwrap_or_default()
+    }
+
+    pub fn wait_healthy(&self, i: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if matches!(http(self.apis[i], "GET", "/healthz", &[], b""), Ok((200, _))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("node {i} not healthy after {timeout:?}; log:\n{}", self.log(i));
+    }
+
+    pub fn status(&self, i: usize) -> Option<serde_json::Value> {
+        json(self.apis[i], "/v1/status")
+    }
+
+    pub fn delivered(&self, i: usize) -> u64 {
+        self.status(i)
+            .and_then(|s| s["delivered_height"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Submits a raw transaction; returns the HTTP status.
+    pub fn submit(&self, i: usize, namespace: u64, payload: &[u8]) -> u16 {
+        http(self.apis[i], "POST", &format!("/v1/transactions?namespace={namespace}"), &[], payload)
+            .map(|(s, _)| s)
+            .unwrap_or(0)
+    }
+
+    pub fn wait_delivered(&self, i: usize, height: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.delivered(i) >= height {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "node {i} delivered {} < {height} after {timeout:?}; log tail:\n{}",
+            self.delivered(i),
+            tail(&self.log(i), 30)
+        );
+    }
+
+    /// The committed transactions of node `i` up to `height`, per block, as
+    /// (namespace, base64 payload), plus each block's digest.
+    pub fn history(&self, i: usize, height: u64) -> Vec<(String, Vec<(u64, String)>)> {
+        (1..=height)
+            .map(|h| {
+                let b = json(self.apis[i], &format!("/v1/blocks/{h}"))
+                    .unwrap_or_else(|| panic!("node {i} has no block {h}"));
+                let txs = b["transactions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| (t["namespace"].as_u64().unwrap(), t["payload"].as_str().unwrap().to_string()))
+                    .collect();
+                (b["digest"].as_str().unwrap().to_string(), txs)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.procs.len() {
+            self.kill(i);
+        }
+    }
+}
+
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+pub fn exists(path: &Path) -> bool {
+    path.exists()
+}
