@@ -88,7 +88,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         keypair.clone(),
         (*committee).clone(),
         config.mempool.clone(),
-        storage.next_own_seq()?,
+        next_own_seq(&storage)?,
     )?;
     let output = Output::open(storage.clone(), shared.clone(), config.storage.dedupe_window_heights)?;
     let mempool = MempoolActor::new(
@@ -142,6 +142,18 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         network,
         tasks,
     })
+}
+
+/// The seq of this node's next own batch: what storage remembers, but never
+/// below the wall clock in microseconds. A node that lost its disk must not
+/// reuse a seq its peers saw before: they would take the new batch for
+/// equivocation and refuse to acknowledge it.
+fn next_own_seq(storage: &Storage) -> anyhow::Result<u64> {
+    let clock_floor = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    Ok(storage.next_own_seq()?.max(clock_floor))
 }
 
 /// Decodes incoming frames by traffic class and routes them to the driver
