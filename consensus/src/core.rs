@@ -120,7 +120,10 @@ impl Core {
             .idle_block_interval_ms
             .min(config.base_timeout_ms / 4)
             .max(1);
-        let safety = SafetyRules::new(me, keypair.clone(), recovery.safety);
+        let mut safety = SafetyRules::new(me, keypair.clone(), recovery.safety);
+        if config.test_only_break_vote_rule {
+            safety.test_only_break_vote_rule();
+        }
         let mut tree = BlockTree::new(recovery.root, config.recent_blocks);
         let mut blocks = recovery.blocks;
         blocks.sort_by_key(|b| b.view());
@@ -844,6 +847,9 @@ impl Core {
             retries.push((*digest, fetch.first_peer, fetch.attempt));
             fetch.attempt < 3 * n
         });
+        // HashMap order is random per process: sort so that the actions
+        // (and a simulation trace) are a function of the inputs alone.
+        retries.sort_by_key(|(digest, _, _)| *digest);
         for (digest, first, attempt) in retries {
             let peer = self.next_peer(first, attempt);
             self.out.push(Action::FetchBlock { digest, from: peer });
