@@ -526,8 +526,12 @@ impl Core {
     }
 
     fn on_qc(&mut self, from: NodeIndex, qc: QuorumCert) {
-        if qc.view + 1 < self.view && self.tree.contains(&qc.block) {
-            return;
+        if qc.view + 1 < self.view {
+            // The sender is behind (a restarted node asks this way).
+            self.help_lagging(from, qc.view + 1);
+            if self.tree.contains(&qc.block) {
+                return;
+            }
         }
         if let Err(fault) = self.verify_qc(&qc) {
             return self.fault(from, fault);
@@ -658,7 +662,16 @@ impl Core {
                 self.broadcast(Message::Timeout(Box::new(message)));
             }
             Ok(Signed::Repeat(message)) => self.broadcast(Message::Timeout(Box::new(message))),
-            Err(_) => {}
+            Err(_) => {
+                // The rules refuse to time out here: this node restarted
+                // behind views it already signed in, and lost the
+                // certificates that ended them. Show the peers its high QC;
+                // one that is ahead answers with those certificates
+                // (`on_qc`), so it can rejoin.
+                self.out.push(Action::Broadcast {
+                    message: Message::Qc(Box::new(self.high_qc.clone())),
+                });
+            }
         }
         self.schedule_view_timer();
     }
