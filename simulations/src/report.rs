@@ -193,7 +193,7 @@ impl Summary {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:>6} {:>4} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}  {}",
+            "{:>6} {:>4} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}  trace",
             "seed",
             "ok",
             "height",
@@ -204,7 +204,6 @@ impl Summary {
             "p50 ms",
             "p99 ms",
             "sim/wall",
-            "trace"
         );
         for r in &self.reports {
             let _ = writeln!(

@@ -213,12 +213,12 @@ impl<'a> Sim<'a> {
         let committee = Arc::new(committee);
         let mut clock_rng = Rng::fork(seed, 0xC10C);
         let mut hosts = Vec::with_capacity(n + 1);
-        for i in 0..n {
+        for (i, key) in keys.iter().enumerate() {
             let node = i as NodeIndex;
             let role = match scenario.byzantine.iter().find(|b| b.node == node) {
                 Some(spec) => Role::Byzantine(Box::new(Byzantine::new(
                     spec.clone(),
-                    keys[i].clone(),
+                    key.clone(),
                     committee.clone(),
                     seed,
                 ))),
