@@ -401,6 +401,44 @@ impl Scenario {
                 Err(format!("{name} = {p}: must be a probability in [0, 1]"))
             }
         };
+        // Bounds that keep every µs computation far from overflow.
+        let bounded = |name: &str, v: u64, max: u64| {
+            if v <= max {
+                Ok(())
+            } else {
+                Err(format!("{name} = {v}: at most {max}"))
+            }
+        };
+        const DAY_MS: u64 = 86_400_000;
+        if self.duration_ms == 0 {
+            return Err("duration_ms must be positive".into());
+        }
+        bounded("duration_ms", self.duration_ms, 365 * DAY_MS)?;
+        bounded("network.jitter_ms", self.network.jitter_ms, DAY_MS)?;
+        bounded("network.delta_ms", self.network.delta_ms, DAY_MS)?;
+        bounded(
+            "network.reorder_delay_ms",
+            self.network.reorder_delay_ms,
+            DAY_MS,
+        )?;
+        bounded("clock.max_offset_ms", self.clock.max_offset_ms, DAY_MS)?;
+        bounded("clock.max_drift_ppm", self.clock.max_drift_ppm, 100_000)?;
+        if self.load.rate_per_s > 100_000.0 {
+            return Err("load.rate_per_s: at most 100000".into());
+        }
+        for (k, b) in self.byzantine.iter().enumerate() {
+            bounded(&format!("byzantine[{k}].every_ms"), b.every_ms, DAY_MS)?;
+        }
+        if let LatencySpec::Fixed { ms } | LatencySpec::Uniform { max_ms: ms, .. } =
+            &self.network.latency
+        {
+            bounded("network.latency", *ms, DAY_MS)?;
+        }
+        if let LatencySpec::Normal { mean_ms, std_ms } = &self.network.latency {
+            if *mean_ms + 10.0 * *std_ms > DAY_MS as f64 {
+                return Err("network.latency: mean_ms/std_ms too large".into());
+            }
+        }
         prob("network.loss", self.network.loss)?;
         prob("network.duplicate", self.network.duplicate)?;
         prob("network.reorder", self.network.reorder)?;
@@ -541,4 +579,49 @@ pub fn parse_seeds(text: &str) -> std::result::Result<std::ops::Range<u64>, Stri
         return Err(format!("{text:?} is an empty range"));
     }
     Ok(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name = \"t\"\nnodes = 4\n";
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Scenario::parse(BASE, "t").unwrap();
+        assert_eq!(s.f(), 1);
+        assert_eq!(parse_seeds(&s.seeds).unwrap(), 0..8);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        // (extra TOML, text the error must contain)
+        let table = [
+            ("[network]\nloss = 1.5\n", "network.loss"),
+            ("[network]\nlatency = { model = \"regions\", regions = [\"mars-1\"] }\n", "mars-1"),
+            ("[[crashes]]\nnode = 9\nat_ms = 1\n", "crashes[0]"),
+            ("[[byzantine]]\nnode = 0\nbehaviour = \"censor\"\n", "victim"),
+            ("[[byzantine]]\nnode = 0\nbehaviour = \"flood\"\n[[byzantine]]\nnode = 1\nbehaviour = \"flood\"\n", "faulty nodes"),
+            ("[[byzantine]]\nnode = 0\nbehaviour = \"teleport\"\n", "teleport"),
+            ("[clock]\nmax_drift_ppm = 1000000\n", "clock.max_drift_ppm"),
+            ("bogus = 1\n", "bogus"),
+            ("seeds = \"9..3\"\n", "seeds"),
+            ("[consensus]\ntest_only_break_vote_rule = true\n", "test_only_break_vote_rule"),
+        ];
+        for (extra, expected) in table {
+            let text = format!("{BASE}{extra}");
+            let err = Scenario::parse(&text, "t").unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn seed_ranges() {
+        assert_eq!(parse_seeds("3..5").unwrap(), 3..5);
+        assert_eq!(parse_seeds("3..=5").unwrap(), 3..6);
+        assert_eq!(parse_seeds("7").unwrap(), 7..8);
+        assert!(parse_seeds("x..5").is_err());
+        assert!(parse_seeds("5..5").is_err());
+    }
 }

@@ -8,13 +8,13 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(ordo_sim::Error::Usage(message)) => {
-            // clap's own text (help, version, usage errors).
-            eprint!("{message}");
+            // clap's usage errors carry their own "error:" prefix.
             if message.starts_with("error") {
-                ExitCode::from(2)
+                eprint!("{message}");
             } else {
-                ExitCode::SUCCESS
+                eprintln!("error: {message}");
             }
+            ExitCode::from(2)
         }
         Err(e) => {
             eprintln!("error: {e}");
