@@ -27,6 +27,12 @@ pub struct Config {
     pub fetch_retry_ms: u64,
     /// Committed blocks kept in memory to serve peers' fetches.
     pub recent_blocks: usize,
+    /// **Test only: breaks safety.** Makes [`crate::SafetyRules::vote`] skip
+    /// rule 1 (at most one vote per view, views above the last voted one),
+    /// so the simulator can show that its checker catches a broken rule.
+    /// Never read from a file (`serde(skip)`): only code can set it.
+    #[serde(skip)]
+    pub test_only_break_vote_rule: bool,
 }
 
 impl Default for Config {
@@ -41,6 +47,7 @@ impl Default for Config {
             max_view_ahead: 1_000,
             fetch_retry_ms: 200,
             recent_blocks: 1_024,
+            test_only_break_vote_rule: false,
         }
     }
 }

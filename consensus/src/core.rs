@@ -128,7 +128,10 @@ impl Core {
             .idle_block_interval_ms
             .min(config.base_timeout_ms / 4)
             .max(1);
-        let safety = SafetyRules::new(me, keypair.clone(), recovery.safety);
+        let mut safety = SafetyRules::new(me, keypair.clone(), recovery.safety);
+        if config.test_only_break_vote_rule {
+            safety.test_only_break_vote_rule();
+        }
         let mut tree = BlockTree::new(recovery.root, config.recent_blocks);
         let mut blocks = recovery.blocks;
         blocks.sort_by_key(|b| b.view());
@@ -541,8 +544,12 @@ impl Core {
     }
 
     fn on_qc(&mut self, from: NodeIndex, qc: QuorumCert) {
-        if qc.view + 1 < self.view && self.tree.contains(&qc.block) {
-            return;
+        if qc.view + 1 < self.view {
+            // The sender is behind (a restarted node asks this way).
+            self.help_lagging(from, qc.view + 1);
+            if self.tree.contains(&qc.block) {
+                return;
+            }
         }
         if let Err(fault) = self.verify_qc(&qc) {
             return self.fault(from, fault);
@@ -673,7 +680,16 @@ impl Core {
                 self.broadcast(Message::Timeout(Box::new(message)));
             }
             Ok(Signed::Repeat(message)) => self.broadcast(Message::Timeout(Box::new(message))),
-            Err(_) => {}
+            Err(_) => {
+                // The rules refuse to time out here: this node restarted
+                // behind views it already signed in, and lost the
+                // certificates that ended them. Show the peers its high QC;
+                // one that is ahead answers with those certificates
+                // (`on_qc`), so it can rejoin.
+                self.out.push(Action::Broadcast {
+                    message: Message::Qc(Box::new(self.high_qc.clone())),
+                });
+            }
         }
         self.schedule_view_timer();
     }
@@ -862,6 +878,9 @@ impl Core {
             retries.push((*digest, fetch.first_peer, fetch.attempt));
             fetch.attempt < 3 * n
         });
+        // HashMap order is random per process: sort so that the actions
+        // (and a simulation trace) are a function of the inputs alone.
+        retries.sort_by_key(|(digest, _, _)| *digest);
         for (digest, first, attempt) in retries {
             let peer = self.next_peer(first, attempt);
             self.out.push(Action::FetchBlock { digest, from: peer });

@@ -68,11 +68,23 @@ pub struct SafetyRules {
     me: NodeIndex,
     keypair: Keypair,
     data: SafetyData,
+    test_only_break_vote_rule: bool,
 }
 
 impl SafetyRules {
     pub fn new(me: NodeIndex, keypair: Keypair, data: SafetyData) -> Self {
-        SafetyRules { me, keypair, data }
+        SafetyRules {
+            me,
+            keypair,
+            data,
+            test_only_break_vote_rule: false,
+        }
+    }
+
+    /// **Test only: breaks safety.** Skips vote rule 1 (see
+    /// [`crate::Config::test_only_break_vote_rule`]).
+    pub fn test_only_break_vote_rule(&mut self) {
+        self.test_only_break_vote_rule = true;
     }
 
     pub fn data(&self) -> &SafetyData {
@@ -95,6 +107,10 @@ impl SafetyRules {
     pub fn vote(&mut self, block: &Block) -> Result<Signed<Vote>, Refusal> {
         let view = block.view();
         let digest = block.digest();
+        if self.test_only_break_vote_rule {
+            Self::safe_to_vote(block)?;
+            return self.sign_vote(block);
+        }
         if let Some(vote) = &self.data.last_vote {
             if vote.view == view {
                 return if vote.block == digest {
@@ -111,8 +127,14 @@ impl SafetyRules {
             });
         }
         Self::safe_to_vote(block)?;
+        self.sign_vote(block)
+    }
+
+    fn sign_vote(&mut self, block: &Block) -> Result<Signed<Vote>, Refusal> {
+        let view = block.view();
+        let digest = block.digest();
         self.observe_qc(block.parent_qc.view);
-        self.data.last_voted_view = view;
+        self.data.last_voted_view = self.data.last_voted_view.max(view);
         let vote = Vote {
             view,
             block: digest,

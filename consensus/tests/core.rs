@@ -393,3 +393,84 @@ fn payload_rules_refuse_a_proposal_before_any_vote() {
     let actions = deliver(&mut core, 1, proposal(&good));
     assert_eq!(votes(&actions).len(), 1);
 }
+
+/// Regression (found by `ordo-sim`, scenario `crash-restart-storm-n7`,
+/// seed 3): a node that timed out in views 1..=3 crashes; it restarts from
+/// its persisted safety data and its committed prefix (genesis) — so in
+/// view 1, where the safety rules refuse to time out again (view below the
+/// last voted view). Peers are in view 4 and only help nodes that send them
+/// something old. The restarted node must ask (it shows its high QC) and
+/// the peer must answer with the certificate that ended those views; then
+/// the restarted node times out in view 4 like everyone else.
+#[test]
+fn restarted_node_behind_its_last_voted_view_catches_up() {
+    let f = Fixture::new(4);
+    let gqc = f.genesis_qc();
+    let tc3 = f.tc(3, &[0], &gqc);
+    let mut peer = f.core(0, Config::default());
+    peer.start(0);
+    deliver(&mut peer, 1, Message::Tc(Box::new(tc3.clone())));
+    assert_eq!(peer.view(), 4);
+
+    // Node 3 signed timeouts up to view 3 before crashing.
+    let mut before = f.core(3, Config::default());
+    before.start(0);
+    let mut persisted = None;
+    for view in 1..=3 {
+        if view > 1 {
+            let tc = f.tc(view - 1, &[0], &gqc);
+            let message = Message::Tc(Box::new(tc));
+            before.handle(view * 100_000, Event::Message { from: 1, message });
+        }
+        let due = view * 100_000 + 60_000;
+        for a in before.handle(due, Event::TimerFired(Timer::View(view))) {
+            if let Action::Persist(data) = a {
+                persisted = Some(data);
+            }
+        }
+    }
+    let safety = persisted.expect("timed out");
+    assert_eq!(safety.last_voted_view, 3);
+
+    let mut restarted = f.core_from(
+        3,
+        Config::default(),
+        Recovery {
+            safety,
+            ..Recovery::genesis(&f.committee)
+        },
+    );
+    restarted.start(2_000_000);
+    assert_eq!(restarted.view(), 1);
+    // Route messages between the two until quiet, firing the restarted
+    // node's view timer once.
+    let mut to_peer: Vec<Message> = Vec::new();
+    for a in restarted.handle(3_000_000, Event::TimerFired(Timer::View(1))) {
+        match a {
+            Action::Broadcast { message } | Action::Send { to: 0, message } => {
+                to_peer.push(message)
+            }
+            _ => {}
+        }
+    }
+    let mut to_restarted = Vec::new();
+    for m in to_peer {
+        for a in deliver(&mut peer, 3, m) {
+            if let Action::Send { to: 3, message } = a {
+                to_restarted.push(message);
+            }
+        }
+    }
+    for m in to_restarted {
+        deliver(&mut restarted, 0, m);
+    }
+    assert_eq!(restarted.view(), 4, "the restarted node learned TC 3");
+    let actions = restarted.handle(9_000_000, Event::TimerFired(Timer::View(4)));
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Broadcast { message: Message::Timeout(t) } if t.view == 4
+        )),
+        "it times out in view 4 with the others: {actions:?}"
+    );
+}

@@ -289,3 +289,18 @@ fn observed_qc_raises_the_lock_only_upwards() {
     assert_eq!(r.data().highest_qc_view, 2);
     assert_eq!(c.b1.view(), 1);
 }
+
+/// The test-only switch used by the simulator's negative control: with it,
+/// rule 1 is gone (a second block in a voted view gets a new vote) while
+/// rule 2 still holds.
+#[test]
+fn test_only_break_vote_rule_skips_rule_one_only() {
+    let c = chain();
+    let mut r = rules(&c, voted(&c, &c.b2));
+    r.test_only_break_vote_rule();
+    assert!(matches!(r.vote(&c.b2_other), Ok(Signed::New { .. })));
+    assert!(matches!(
+        r.vote(&c.b3_stale),
+        Err(Refusal::NotSafeToVote { .. })
+    ));
+}

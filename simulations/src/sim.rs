@@ -1,0 +1,878 @@
+//! The discrete-event engine: one virtual clock, one event queue, one seed.
+//!
+//! Events are ordered by (virtual time in µs, insertion number), so two runs
+//! of the same scenario and seed process the same events in the same order.
+//! Every processed event is fed, in a canonical encoding, to a blake3
+//! hasher: the resulting trace hash is the run's fingerprint.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ordo_consensus::{
+    Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, RoundRobin, SafetyData,
+    Timer,
+};
+use ordo_types::{codec, Committee, Keypair, NodeIndex};
+
+use crate::byzantine::Byzantine;
+use crate::checker::{short, Checker, ItemState};
+use crate::load::{make_item, ItemId};
+use crate::network::Network;
+use crate::report::{Percentiles, SeedReport};
+use crate::rng::Rng;
+use crate::scenario::{Behaviour, Scenario, Signatures, SubmitTo};
+
+/// Options of one run that are not part of the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Override the scenario's signature scheme.
+    pub signatures: Option<Signatures>,
+    /// **Test only**: honest cores run with a broken vote rule
+    /// (`Config::test_only_break_vote_rule`). Not reachable from files.
+    pub test_only_break_vote_rule: bool,
+}
+
+enum Kind {
+    Deliver {
+        host: usize,
+        from: NodeIndex,
+        message: Rc<Message>,
+        digest: [u8; 32],
+    },
+    Timer {
+        host: usize,
+        epoch: u32,
+        timer: Timer,
+    },
+    Load,
+    Crash {
+        host: usize,
+    },
+    Restart {
+        host: usize,
+        torn: bool,
+    },
+    Storm,
+    ByzTick {
+        host: usize,
+        epoch: u32,
+    },
+}
+
+struct Scheduled {
+    at: u64,
+    seq: u64,
+    kind: Kind,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// A node's timer clock: `local = offset + t * (1 + ppm / 10^6)`.
+#[derive(Clone, Copy, Debug, Default)]
+struct Clock {
+    offset_us: i128,
+    ppm: i128,
+}
+
+impl Clock {
+    fn local_us(&self, global_us: u64) -> u64 {
+        let g = i128::from(global_us);
+        (self.offset_us + g + g * self.ppm / 1_000_000).max(0) as u64
+    }
+
+    fn local_ms(&self, global_us: u64) -> u64 {
+        self.local_us(global_us) / 1_000
+    }
+
+    /// The first global instant at which the local clock reads `at_ms`.
+    fn global_us_for(&self, at_ms: u64) -> u64 {
+        let target = i128::from(at_ms) * 1_000;
+        let mut g = ((target - self.offset_us) * 1_000_000 / (1_000_000 + self.ppm)).max(0) as u64;
+        while i128::from(self.local_us(g)) < target {
+            g += 1;
+        }
+        g
+    }
+}
+
+enum Role {
+    Honest,
+    Byzantine(Box<Byzantine>),
+    Twin,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    proposals: u64,
+    timeouts: u64,
+    qcs: u64,
+    tcs: u64,
+}
+
+struct Host {
+    node: NodeIndex,
+    role: Role,
+    core: Option<Core>,
+    epoch: u32,
+    /// Members this host can talk to (twins); `None` = everyone.
+    links: Option<Vec<bool>>,
+    persisted: Option<SafetyData>,
+    prev_persisted: Option<SafetyData>,
+    last_committed: Option<Box<CommittedBlock>>,
+    clock: Clock,
+    down_since_us: Option<u64>,
+    /// Down intervals `(from, to)`, for deciding which items a node lost.
+    downtime: Vec<(u64, u64)>,
+    counters: Counters,
+    restarts: u64,
+}
+
+impl Host {
+    fn honest(&self) -> bool {
+        matches!(self.role, Role::Honest)
+    }
+
+    /// Folds the current core's counters into the host's (before a crash).
+    fn fold_counters(&mut self) {
+        if let Some(core) = &self.core {
+            let s = core.stats();
+            self.counters.proposals += s.proposals;
+            self.counters.timeouts += s.timeouts;
+            self.counters.qcs += s.qcs_formed;
+            self.counters.tcs += s.tcs_formed;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct NetStats {
+    sent: u64,
+    bytes: u64,
+    lost: u64,
+    cut: u64,
+    to_down_node: u64,
+    misbehaviour_reports: u64,
+    honest_blamed: u64,
+}
+
+/// One run of a scenario with one seed.
+pub struct Sim<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    options: RunOptions,
+    committee: Arc<Committee>,
+    keys: Vec<Keypair>,
+    hosts: Vec<Host>,
+    hosts_of: Vec<Vec<usize>>,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    now_us: u64,
+    network: Network,
+    checker: Checker,
+    load_rng: Rng,
+    storm_rng: Rng,
+    client_seq: Vec<u64>,
+    net: NetStats,
+    events: u64,
+    trace_hash: blake3::Hasher,
+    trace_out: Option<&'a mut dyn Write>,
+}
+
+impl<'a> Sim<'a> {
+    pub fn new(scenario: &'a Scenario, seed: u64, options: RunOptions) -> Self {
+        let n = scenario.nodes;
+        let (committee, keys) = Committee::for_testing(n);
+        let scheme = options.signatures.unwrap_or(scenario.signatures);
+        let (committee, keys) = match scheme {
+            Signatures::Simulated => (
+                committee.insecure_simulated(),
+                keys.into_iter().map(Keypair::insecure_simulated).collect(),
+            ),
+            Signatures::Ed25519 => (committee, keys),
+        };
+        let committee = Arc::new(committee);
+        let mut clock_rng = Rng::fork(seed, 0xC10C);
+        let mut hosts = Vec::with_capacity(n + 1);
+        for (i, key) in keys.iter().enumerate() {
+            let node = i as NodeIndex;
+            let role = match scenario.byzantine.iter().find(|b| b.node == node) {
+                Some(spec) => Role::Byzantine(Box::new(Byzantine::new(
+                    spec.clone(),
+                    key.clone(),
+                    committee.clone(),
+                    seed,
+                ))),
+                None if scenario.twins.as_ref().is_some_and(|t| t.node == node) => Role::Twin,
+                None => Role::Honest,
+            };
+            hosts.push(Host::new(node, role, draw_clock(scenario, &mut clock_rng)));
+        }
+        let mut hosts_of: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
+        if let Some(t) = &scenario.twins {
+            let twin = usize::from(t.node);
+            let mask = |group: &[NodeIndex]| {
+                let mut m = vec![false; n];
+                for g in group {
+                    m[usize::from(*g)] = true;
+                }
+                Some(m)
+            };
+            hosts[twin].links = mask(&t.group_a);
+            let mut b = Host::new(t.node, Role::Twin, hosts[twin].clock);
+            b.links = mask(&t.group_b);
+            hosts.push(b);
+            hosts_of[twin].push(n);
+        }
+        let host_count = hosts.len();
+        let checker = Checker::new(scenario, committee.clone());
+        let mut sim = Sim {
+            scenario,
+            seed,
+            options,
+            committee,
+            keys,
+            hosts,
+            hosts_of,
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            now_us: 0,
+            network: Network::new(&scenario.network, n, host_count, seed),
+            checker,
+            load_rng: Rng::fork(seed, 0x10AD),
+            storm_rng: Rng::fork(seed, 0x5708),
+            client_seq: vec![0; usize::from(scenario.load.clients.max(1))],
+            net: NetStats::default(),
+            events: 0,
+            trace_hash: blake3::Hasher::new(),
+            trace_out: None,
+        };
+        sim.trace_hash.update(b"ordo-sim-trace-v1");
+        sim.trace_hash.update(&seed.to_le_bytes());
+        sim
+    }
+
+    /// Prints every processed event to `out`.
+    pub fn with_trace(mut self, out: &'a mut dyn Write) -> Self {
+        self.trace_out = Some(out);
+        self
+    }
+
+    /// Runs to the end of the scenario or the first violation.
+    pub fn run(mut self) -> SeedReport {
+        let wall = Instant::now();
+        self.boot();
+        let end_us = self.scenario.duration_ms * 1_000;
+        while let Some(event) = self.queue.pop() {
+            if event.at > end_us {
+                break;
+            }
+            self.now_us = self.now_us.max(event.at);
+            self.step(event.kind);
+            self.events += 1;
+            if self.checker.violation.is_some() {
+                break;
+            }
+        }
+        let mut lost = 0;
+        if self.checker.violation.is_none() {
+            self.now_us = end_us;
+            let load_stop_us = self.scenario.load_stop_ms() * 1_000;
+            let hosts = &self.hosts;
+            let hosts_of = &self.hosts_of;
+            lost = self.checker.finish(end_us, load_stop_us, |item| {
+                kept(hosts, hosts_of, item, end_us)
+            });
+        }
+        self.report(wall.elapsed().as_secs_f64() * 1_000.0, lost)
+    }
+
+    fn boot(&mut self) {
+        for host in 0..self.hosts.len() {
+            self.start_core(host, Recovery::genesis(&self.committee));
+        }
+        let s = self.scenario;
+        if s.load.rate_per_s > 0.0 && s.load.start_ms <= s.load_stop_ms() {
+            self.schedule(s.load.start_ms * 1_000, Kind::Load);
+        }
+        for c in &s.crashes {
+            for k in 0..self.hosts_of[usize::from(c.node)].len() {
+                let host = self.hosts_of[usize::from(c.node)][k];
+                self.schedule(c.at_ms * 1_000, Kind::Crash { host });
+                if let Some(r) = c.restart_ms {
+                    let torn = c.torn_write;
+                    self.schedule(r * 1_000, Kind::Restart { host, torn });
+                }
+            }
+        }
+        if let Some(storm) = &s.crash_storm {
+            self.schedule(storm.start_ms * 1_000, Kind::Storm);
+        }
+    }
+
+    fn make_core(&self, host: usize, recovery: Recovery) -> Core {
+        let h = &self.hosts[host];
+        let mut config: Config = self.scenario.consensus.clone();
+        config.test_only_break_vote_rule = self.options.test_only_break_vote_rule && h.honest();
+        Core::new(
+            config,
+            self.committee.clone(),
+            h.node,
+            self.keys[usize::from(h.node)].clone(),
+            Box::new(RoundRobin::new(self.committee.size())),
+            recovery,
+        )
+    }
+
+    fn start_core(&mut self, host: usize, recovery: Recovery) {
+        let mut core = self.make_core(host, recovery);
+        let now_ms = self.hosts[host].clock.local_ms(self.now_us);
+        let actions = core.start(now_ms);
+        let h = &mut self.hosts[host];
+        h.core = Some(core);
+        let tick = match &h.role {
+            Role::Byzantine(b) => b.tick_every_ms(),
+            _ => None,
+        };
+        let epoch = h.epoch;
+        let actions = match &mut h.role {
+            Role::Byzantine(b) => b.on_output(actions),
+            _ => actions,
+        };
+        self.execute(host, actions);
+        if let Some(every) = tick {
+            self.schedule(self.now_us + every * 1_000, Kind::ByzTick { host, epoch });
+        }
+    }
+
+    fn schedule(&mut self, at: u64, kind: Kind) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled { at, seq, kind });
+    }
+
+    fn up(&self, host: usize) -> bool {
+        self.hosts[host].core.is_some()
+    }
+
+    // ----- events ------------------------------------------------------------
+
+    fn step(&mut self, kind: Kind) {
+        match kind {
+            Kind::Deliver {
+                host,
+                from,
+                message,
+                digest,
+            } => {
+                if !self.up(host) {
+                    self.net.to_down_node += 1;
+                    return;
+                }
+                self.trace(host, 1, &[&from.to_le_bytes(), &digest], || {
+                    format!("<- n{from} {}", describe(&message))
+                });
+                let message = Rc::try_unwrap(message).unwrap_or_else(|rc| (*rc).clone());
+                self.handle(host, Event::Message { from, message });
+            }
+            Kind::Timer { host, epoch, timer } => {
+                if !self.up(host) || self.hosts[host].epoch != epoch {
+                    return;
+                }
+                let (tag, view) = match timer {
+                    Timer::View(v) => (0u8, v),
+                    Timer::Propose(v) => (1u8, v),
+                };
+                self.trace(host, 2, &[&[tag], &view.to_le_bytes()], || {
+                    format!("timer {timer:?}")
+                });
+                self.handle(host, Event::TimerFired(timer));
+            }
+            Kind::Load => self.on_load(),
+            Kind::Crash { host } => self.crash(host),
+            Kind::Restart { host, torn } => self.restart(host, torn),
+            Kind::Storm => self.on_storm(),
+            Kind::ByzTick { host, epoch } => {
+                if !self.up(host) || self.hosts[host].epoch != epoch {
+                    return;
+                }
+                self.trace(host, 3, &[], || "byzantine tick".into());
+                let h = &mut self.hosts[host];
+                let view = h.core.as_ref().map_or(0, Core::view);
+                let (actions, every) = match &mut h.role {
+                    Role::Byzantine(b) => (b.on_tick(view), b.tick_every_ms()),
+                    _ => (Vec::new(), None),
+                };
+                self.execute(host, actions);
+                if let Some(every) = every {
+                    self.schedule(self.now_us + every * 1_000, Kind::ByzTick { host, epoch });
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, host: usize, event: Event) {
+        let now_us = self.now_us;
+        let h = &mut self.hosts[host];
+        let now_ms = h.clock.local_ms(now_us);
+        let Some(core) = h.core.as_mut() else {
+            return;
+        };
+        let actions = match &mut h.role {
+            Role::Byzantine(b) => {
+                let mut out = Vec::new();
+                if let Some(event) = b.on_input(event, &mut out) {
+                    let actions = core.handle(now_ms, event);
+                    out.extend(b.on_output(actions));
+                }
+                out
+            }
+            _ => core.handle(now_ms, event),
+        };
+        let view = core.view();
+        if h.honest() {
+            let node = h.node;
+            self.checker.on_view(node, view, now_us);
+        }
+        self.execute(host, actions);
+    }
+
+    fn execute(&mut self, host: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Send { to, message } => self.transmit(host, Some(to), message),
+                Action::Broadcast { message } => self.transmit(host, None, message),
+                Action::ScheduleTimer { timer, at_ms } => {
+                    let h = &self.hosts[host];
+                    let at = h.clock.global_us_for(at_ms).max(self.now_us);
+                    let epoch = h.epoch;
+                    self.schedule(at, Kind::Timer { host, epoch, timer });
+                }
+                Action::Persist(data) => {
+                    let h = &mut self.hosts[host];
+                    h.prev_persisted = h.persisted.replace(data);
+                }
+                Action::FetchBlock { digest, from } => {
+                    self.transmit(host, Some(from), Message::BlockRequest(digest))
+                }
+                Action::Commit(block) => {
+                    let h = &self.hosts[host];
+                    if h.honest() {
+                        let node = h.node;
+                        self.checker.on_commit(node, &block, self.now_us);
+                    }
+                    self.hosts[host].last_committed = Some(block);
+                }
+                Action::Misbehaviour { peer, .. } => {
+                    self.net.misbehaviour_reports += 1;
+                    if self.hosts[host].honest() && self.checker.is_honest(peer) {
+                        self.net.honest_blamed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `message` from `host` to member `to`, or to every other member.
+    fn transmit(&mut self, host: usize, to: Option<NodeIndex>, message: Message) {
+        let from = self.hosts[host].node;
+        let Ok(bytes) = codec::encode(&message) else {
+            self.net.lost += 1;
+            return;
+        };
+        let digest = *blake3::hash(&bytes).as_bytes();
+        self.checker.on_send(from, &message, self.now_us);
+        let message = Rc::new(message);
+        let n = self.scenario.nodes as NodeIndex;
+        let targets = match to {
+            Some(to) if usize::from(to) < self.scenario.nodes => to..to + 1,
+            Some(_) => return,
+            None => 0..n,
+        };
+        for to in targets {
+            if to == from {
+                continue;
+            }
+            for k in 0..self.hosts_of[usize::from(to)].len() {
+                let receiver = self.hosts_of[usize::from(to)][k];
+                if !self.linked(host, receiver) {
+                    continue;
+                }
+                let plan = self.network.plan(self.now_us, host, from, to, bytes.len());
+                self.net.sent += 1;
+                self.net.bytes += bytes.len() as u64;
+                if plan.cut {
+                    self.net.cut += 1;
+                } else if plan.deliveries.is_empty() {
+                    self.net.lost += 1;
+                }
+                for at in plan.deliveries {
+                    self.schedule(
+                        at,
+                        Kind::Deliver {
+                            host: receiver,
+                            from,
+                            message: message.clone(),
+                            digest,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Whether two hosts are connected (twins talk to their group only).
+    fn linked(&self, a: usize, b: usize) -> bool {
+        let allows = |x: usize, y: usize| {
+            self.hosts[x]
+                .links
+                .as_ref()
+                .is_none_or(|m| m[usize::from(self.hosts[y].node)])
+        };
+        allows(a, b) && allows(b, a)
+    }
+
+    // ----- load, crashes -------------------------------------------------------
+
+    fn on_load(&mut self) {
+        let spec = &self.scenario.load;
+        let clients = u64::from(spec.clients.max(1));
+        let client = self.load_rng.range(0, clients - 1) as u16;
+        let seq = self.client_seq[usize::from(client)];
+        self.client_seq[usize::from(client)] += 1;
+        let id = ItemId { client, seq };
+        let item = make_item(id, spec.item_bytes);
+        let recipients: Vec<NodeIndex> = match spec.submit_to {
+            SubmitTo::All => {
+                self.checker.on_submit(id, None, self.now_us);
+                (0..self.scenario.nodes as NodeIndex).collect()
+            }
+            SubmitTo::One => {
+                let node = self.load_rng.range(0, self.scenario.nodes as u64 - 1) as NodeIndex;
+                self.checker.on_submit(id, Some(node), self.now_us);
+                vec![node]
+            }
+        };
+        self.trace(
+            usize::MAX,
+            4,
+            &[&client.to_le_bytes(), &seq.to_le_bytes()],
+            || format!("submit item c{client}#{seq} to {recipients:?}"),
+        );
+        for node in recipients {
+            for k in 0..self.hosts_of[usize::from(node)].len() {
+                let host = self.hosts_of[usize::from(node)][k];
+                if self.up(host) {
+                    self.handle(host, Event::PayloadAvailable(vec![item.clone()]));
+                }
+            }
+        }
+        let mean_us = 1e6 / spec.rate_per_s;
+        let next = self.now_us + (self.load_rng.exponential(mean_us) as u64).max(1);
+        if next <= self.scenario.load_stop_ms() * 1_000 {
+            self.schedule(next, Kind::Load);
+        }
+    }
+
+    fn crash(&mut self, host: usize) {
+        if !self.up(host) {
+            return;
+        }
+        self.trace(host, 5, &[], || "crash".into());
+        let now = self.now_us;
+        let h = &mut self.hosts[host];
+        h.fold_counters();
+        h.core = None;
+        h.epoch += 1;
+        h.down_since_us = Some(now);
+    }
+
+    /// Restarts from what storage holds: the persisted safety data (minus
+    /// the last write if `torn`) and the last committed block, whose
+    /// certificate's QC becomes the high QC.
+    fn restart(&mut self, host: usize, torn: bool) {
+        if self.up(host) {
+            return;
+        }
+        self.trace(host, 6, &[&[u8::from(torn)]], || {
+            format!("restart{}", if torn { " (torn write)" } else { "" })
+        });
+        let now = self.now_us;
+        let h = &mut self.hosts[host];
+        if let Some(since) = h.down_since_us.take() {
+            h.downtime.push((since, now));
+        }
+        h.restarts += 1;
+        if torn {
+            h.persisted = h.prev_persisted.take();
+        }
+        let safety = h.persisted.clone().unwrap_or_default();
+        let recovery = match &h.last_committed {
+            Some(last) => Recovery {
+                safety,
+                root: last.block.clone(),
+                high_qc: last.cert.qc.clone(),
+                high_tc: None,
+                blocks: Vec::new(),
+            },
+            None => Recovery {
+                safety,
+                ..Recovery::genesis(&self.committee)
+            },
+        };
+        self.start_core(host, recovery);
+    }
+
+    fn on_storm(&mut self) {
+        let Some(spec) = &self.scenario.crash_storm else {
+            return;
+        };
+        let now_ms = self.now_us / 1_000;
+        if now_ms >= spec.stop_ms {
+            return;
+        }
+        let n = self.scenario.nodes;
+        let max_down = spec.max_down.unwrap_or(
+            self.scenario
+                .f()
+                .saturating_sub(self.scenario.faulty_nodes().len()),
+        );
+        let honest: Vec<usize> = (0..n).filter(|h| self.hosts[*h].honest()).collect();
+        let down = honest.iter().filter(|h| !self.up(**h)).count();
+        let candidates: Vec<usize> = honest.into_iter().filter(|h| self.up(*h)).collect();
+        if down < max_down && !candidates.is_empty() {
+            let k = self.storm_rng.range(0, candidates.len() as u64 - 1) as usize;
+            let host = candidates[k];
+            let down_ms = self.storm_rng.range(spec.min_down_ms, spec.max_down_ms);
+            let torn = self.storm_rng.chance(spec.torn_write_probability);
+            self.crash(host);
+            self.schedule(self.now_us + down_ms * 1_000, Kind::Restart { host, torn });
+        }
+        let next = self.now_us
+            + (self
+                .storm_rng
+                .exponential(spec.mean_interval_ms as f64 * 1_000.0) as u64)
+                .max(1);
+        if next < spec.stop_ms * 1_000 {
+            self.schedule(next, Kind::Storm);
+        }
+    }
+
+    // ----- trace and report ------------------------------------------------------
+
+    /// Feeds one processed event to the trace hash, and prints it if tracing.
+    fn trace(&mut self, host: usize, tag: u8, fields: &[&[u8]], line: impl FnOnce() -> String) {
+        self.trace_hash.update(&self.now_us.to_le_bytes());
+        self.trace_hash.update(&(host as u64).to_le_bytes());
+        self.trace_hash.update(&[tag]);
+        for f in fields {
+            self.trace_hash.update(f);
+        }
+        if let Some(out) = self.trace_out.as_mut() {
+            let who = match self.hosts.get(host) {
+                Some(h) if host >= self.scenario.nodes => format!("n{}'", h.node),
+                Some(h) => format!("n{}", h.node),
+                None => "client".into(),
+            };
+            let _ = writeln!(
+                out,
+                "{:>12.3} {who:>6} {}",
+                self.now_us as f64 / 1_000.0,
+                line()
+            );
+        }
+    }
+
+    fn report(mut self, wall_ms: f64, lost: u64) -> SeedReport {
+        let sim_ms = (self.now_us / 1_000).max(1);
+        let mut counters = Counters::default();
+        let mut max_view = 0;
+        let mut restarts = 0;
+        for h in &mut self.hosts {
+            if !h.honest() {
+                continue;
+            }
+            h.fold_counters();
+            counters.proposals += h.counters.proposals;
+            counters.timeouts += h.counters.timeouts;
+            counters.qcs += h.counters.qcs;
+            counters.tcs += h.counters.tcs;
+            restarts += h.restarts;
+            if let Some(core) = &h.core {
+                max_view = max_view.max(core.view());
+            }
+        }
+        let victims: Vec<u16> = self
+            .scenario
+            .byzantine
+            .iter()
+            .filter(|b| b.behaviour == Behaviour::Censor)
+            .filter_map(|b| b.victim)
+            .collect();
+        let mut latencies = Vec::new();
+        let mut victim_latencies = Vec::new();
+        let mut samples = Vec::new();
+        let mut committed_items = 0;
+        let mut ids: Vec<(&ItemId, &ItemState)> = self.checker.items.iter().collect();
+        ids.sort_unstable_by_key(|(id, _)| **id);
+        for (id, state) in &ids {
+            let Some(at) = state.committed_us else {
+                continue;
+            };
+            committed_items += 1;
+            let latency_ms = (at - state.submitted_us) as f64 / 1_000.0;
+            latencies.push(latency_ms);
+            samples.push((at as f64 / 1_000.0, latency_ms));
+            if victims.contains(&id.client) {
+                victim_latencies.push(latency_ms);
+            }
+        }
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let sim_s = sim_ms as f64 / 1_000.0;
+        let height = self.checker.chain.len() as u64;
+        let violation = self.checker.violation.clone();
+        SeedReport {
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            ok: violation.is_none(),
+            violation,
+            reproduce: String::new(),
+            trace_hash: self.trace_hash.finalize().to_hex().to_string(),
+            sim_ms,
+            wall_ms,
+            events: self.events,
+            committed_height: height,
+            max_view,
+            views_per_s: max_view as f64 / sim_s,
+            blocks_per_s: height as f64 / sim_s,
+            proposals: counters.proposals,
+            timeouts: counters.timeouts,
+            qcs_formed: counters.qcs,
+            tcs_formed: counters.tcs,
+            restarts,
+            items_submitted: self.checker.items.len() as u64,
+            items_committed: committed_items,
+            items_lost_to_crashes: lost,
+            duplicate_commits: self.checker.duplicate_commits,
+            items_per_s: committed_items as f64 / sim_s,
+            latency_ms: Percentiles::of(&mut latencies),
+            victim_latency_ms: (!victims.is_empty())
+                .then(|| Percentiles::of(&mut victim_latencies)),
+            max_commit_gap_ms: self.checker.max_commit_gap_us / 1_000,
+            messages_sent: self.net.sent,
+            bytes_sent: self.net.bytes,
+            messages_lost: self.net.lost,
+            messages_cut: self.net.cut,
+            messages_to_down_nodes: self.net.to_down_node,
+            misbehaviour_reports: self.net.misbehaviour_reports,
+            honest_blamed: self.net.honest_blamed,
+            honest_double_votes: self.checker.honest_double_votes,
+            samples,
+        }
+    }
+}
+
+impl Host {
+    fn new(node: NodeIndex, role: Role, clock: Clock) -> Self {
+        Host {
+            node,
+            role,
+            core: None,
+            epoch: 0,
+            links: None,
+            persisted: None,
+            prev_persisted: None,
+            last_committed: None,
+            clock,
+            down_since_us: None,
+            downtime: Vec::new(),
+            counters: Counters::default(),
+            restarts: 0,
+        }
+    }
+}
+
+fn draw_clock(scenario: &Scenario, rng: &mut Rng) -> Clock {
+    let c = &scenario.clock;
+    let ppm = if c.max_drift_ppm == 0 {
+        0
+    } else {
+        rng.range(0, 2 * c.max_drift_ppm) as i128 - i128::from(c.max_drift_ppm)
+    };
+    Clock {
+        offset_us: i128::from(rng.range(0, c.max_offset_ms * 1_000)),
+        ppm,
+    }
+}
+
+/// Whether an honest node that was given `item` held it until the end (was
+/// up at submission and never crashed afterwards).
+fn kept(hosts: &[Host], hosts_of: &[Vec<usize>], item: &ItemState, end_us: u64) -> bool {
+    let held = |h: &Host| {
+        h.honest()
+            && h.down_since_us.is_none_or(|d| d > end_us)
+            && h.downtime.iter().all(|(_, up)| *up < item.submitted_us)
+    };
+    match item.recipient {
+        Some(node) => hosts_of[usize::from(node)].iter().any(|k| held(&hosts[*k])),
+        None => hosts.iter().any(held),
+    }
+}
+
+/// One line describing a message, for traces.
+pub fn describe(message: &Message) -> String {
+    match message {
+        Message::Proposal(b) => describe_block("proposal", b),
+        Message::BlockResponse(b) => describe_block("block-response", b),
+        Message::Vote(v) => format!("vote v{} {} by n{}", v.view, short(&v.block), v.author),
+        Message::Timeout(t) => format!(
+            "timeout v{} qc=v{} by n{}",
+            t.view, t.high_qc.view, t.author
+        ),
+        Message::Tc(tc) => format!(
+            "tc v{} qc=v{} signers={}",
+            tc.view,
+            tc.high_qc.view,
+            tc.signers.len()
+        ),
+        Message::Qc(qc) => format!(
+            "qc v{} {} votes={}",
+            qc.view,
+            short(&qc.block),
+            qc.votes.len()
+        ),
+        Message::BlockRequest(d) => format!("block-request {}", short(d)),
+    }
+}
+
+fn describe_block(what: &str, b: &Block) -> String {
+    format!(
+        "{what} v{} h{} {} by n{} parent=v{} items={}{}",
+        b.view(),
+        b.height(),
+        short(&b.digest()),
+        b.author(),
+        b.header.parent_view,
+        b.payload.items.len(),
+        if b.tc.is_some() { " +tc" } else { "" }
+    )
+}
