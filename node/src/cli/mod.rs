@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::logging::{self, LogFormat};
 
 mod keygen;
+mod localnet;
 mod run;
 mod testnet;
 
@@ -30,6 +31,13 @@ enum Command {
     Testnet(testnet::Args),
     /// Run a node from its config file.
     Run(run::Args),
+    /// Run n nodes on loopback as child processes, with optional load, a
+    /// live progress line and a summary.
+    Localnet(localnet::Args),
+    /// Deterministic simulations of the consensus core (seeded scenarios,
+    /// faults, Byzantine nodes).
+    #[command(subcommand)]
+    Sim(ordo_sim::cli::SimCommand),
 }
 
 /// Parses the command line, runs the command, and turns an error into one
@@ -41,6 +49,12 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keygen::run(args),
         Command::Testnet(args) => testnet::run(args),
         Command::Run(args) => run::run(args),
+        Command::Localnet(args) => localnet::run(args),
+        Command::Sim(command) => match ordo_sim::cli::execute(command) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
