@@ -29,11 +29,20 @@ fn load(
         while !stop.load(Ordering::Relaxed) {
             let node = nodes[(k as usize) % nodes.len()];
             let payload = format!("tx-{tag}-{k}");
-            let status = support::http(apis[node], "POST", "/v1/transactions?namespace=1", &[], payload.as_bytes())
-                .map(|(s, _)| s)
-                .unwrap_or(0);
+            let status = support::http(
+                apis[node],
+                "POST",
+                "/v1/transactions?namespace=1",
+                &[],
+                payload.as_bytes(),
+            )
+            .map(|(s, _)| s)
+            .unwrap_or(0);
             if status == 202 {
-                acked.lock().unwrap().push((node, BASE64.encode(payload.as_bytes())));
+                acked
+                    .lock()
+                    .unwrap()
+                    .push((node, BASE64.encode(payload.as_bytes())));
             }
             k += 1;
             std::thread::sleep(Duration::from_millis(2));
@@ -49,7 +58,11 @@ fn agree(cluster: &Cluster, nodes: &[usize], reference: usize) -> HashMap<String
     let base = cluster.history(reference, height);
     for i in nodes {
         if *i != reference {
-            assert_eq!(cluster.history(*i, height), base, "node {i} disagrees with node {reference}");
+            assert_eq!(
+                cluster.history(*i, height),
+                base,
+                "node {i} disagrees with node {reference}"
+            );
         }
     }
     let mut counts = HashMap::new();
@@ -74,7 +87,10 @@ fn wait_for_all(cluster: &Cluster, node: usize, payloads: &HashSet<String>, time
         if missing == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "node {node}: {missing} acknowledged transactions never committed");
+        assert!(
+            Instant::now() < deadline,
+            "node {node}: {missing} acknowledged transactions never committed"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -95,7 +111,12 @@ fn n4_processes_commit_transactions_from_different_nodes_in_one_order() {
     }
     let counts = agree(&cluster, &[0, 1, 2, 3], 0);
     for payload in &sent {
-        assert_eq!(counts.get(payload), Some(&1), "{payload} committed {:?} times", counts.get(payload));
+        assert_eq!(
+            counts.get(payload),
+            Some(&1),
+            "{payload} committed {:?} times",
+            counts.get(payload)
+        );
     }
 }
 
@@ -119,16 +140,28 @@ fn n4_kill9_under_load_restart_catches_up_without_loss_or_duplicates() {
     // Acknowledged by a node that stayed up: must commit exactly once.
     // Acknowledged by the killed node: 202 means "in that node's intake",
     // so a SIGKILL may lose it, but it must never commit twice.
-    let durable: HashSet<String> = acked.iter().filter(|(n, _)| *n != 1).map(|(_, p)| p.clone()).collect();
+    let durable: HashSet<String> = acked
+        .iter()
+        .filter(|(n, _)| *n != 1)
+        .map(|(_, p)| p.clone())
+        .collect();
     assert!(durable.len() > 500, "load too small: {}", durable.len());
     wait_for_all(&cluster, 0, &durable, Duration::from_secs(60));
     let target = cluster.delivered(0);
     cluster.wait_delivered(1, target, Duration::from_secs(60));
     let counts = agree(&cluster, &[0, 1, 2, 3], 0);
     for payload in &durable {
-        assert_eq!(counts.get(payload), Some(&1), "acknowledged {payload} committed {:?} times", counts.get(payload));
+        assert_eq!(
+            counts.get(payload),
+            Some(&1),
+            "acknowledged {payload} committed {:?} times",
+            counts.get(payload)
+        );
     }
-    assert!(counts.values().all(|c| *c == 1), "a transaction committed twice");
+    assert!(
+        counts.values().all(|c| *c == 1),
+        "a transaction committed twice"
+    );
     assert!(cluster.log(1).contains("node started"));
 }
 
@@ -150,7 +183,11 @@ fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
     cluster.wait_healthy(3, Duration::from_secs(20));
     let target = cluster.delivered(0);
     cluster.wait_delivered(3, target, Duration::from_secs(120));
-    assert!(cluster.log(3).contains("catching up"), "{}", support::tail(&cluster.log(3), 20));
+    assert!(
+        cluster.log(3).contains("catching up"),
+        "{}",
+        support::tail(&cluster.log(3), 20)
+    );
 
     // With node 0 gone, no quorum exists without node 3: new commits prove
     // it participates.
@@ -159,7 +196,10 @@ fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
     let mut fresh = HashSet::new();
     for k in 0..50u32 {
         let payload = format!("after-{k}");
-        assert_eq!(cluster.submit(1 + (k as usize) % 3, 2, payload.as_bytes()), 202);
+        assert_eq!(
+            cluster.submit(1 + (k as usize) % 3, 2, payload.as_bytes()),
+            202
+        );
         fresh.insert(BASE64.encode(payload.as_bytes()));
     }
     wait_for_all(&cluster, 3, &fresh, Duration::from_secs(60));

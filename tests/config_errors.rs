@@ -24,7 +24,10 @@ fn check(config: &Path) -> (bool, String) {
         .arg(config)
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
 }
 
 fn edit(path: &Path, from: &str, to: &str) {
@@ -44,18 +47,30 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
     // (name, how to break a copy of the config, text the error must contain)
     type Breaker = fn(&Path, &Path);
     let cases: Vec<(&str, Breaker, &str)> = vec![
-        ("missing key file", |_, c| edit(c, "node-0.key", "nope.key"), "nope.key"),
+        (
+            "missing key file",
+            |_, c| edit(c, "node-0.key", "nope.key"),
+            "nope.key",
+        ),
         (
             "own key not in committee",
             |d, c| {
                 let other = d.join("stranger.key");
-                let status = Command::new(support::ordo()).args(["keygen", "--out"]).arg(&other).output().unwrap();
+                let status = Command::new(support::ordo())
+                    .args(["keygen", "--out"])
+                    .arg(&other)
+                    .output()
+                    .unwrap();
                 assert!(status.status.success());
                 edit(c, "node-0.key", "stranger.key");
             },
             "not a member of the committee",
         ),
-        ("missing committee file", |_, c| edit(c, "committee.toml", "gone.toml"), "gone.toml"),
+        (
+            "missing committee file",
+            |_, c| edit(c, "committee.toml", "gone.toml"),
+            "gone.toml",
+        ),
         (
             "bad listen address",
             |_, c| {
@@ -72,7 +87,11 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
             },
             "colour",
         ),
-        ("malformed TOML", |_, c| std::fs::write(c, "key_file = [").unwrap(), "node-0.toml"),
+        (
+            "malformed TOML",
+            |_, c| std::fs::write(c, "key_file = [").unwrap(),
+            "node-0.toml",
+        ),
         (
             "port in use",
             |_, c| {
@@ -100,7 +119,10 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{name}: expected one line, got:\n{stderr}");
         assert!(lines[0].starts_with("error: "), "{name}: {stderr}");
-        assert!(lines[0].contains(expected), "{name}: '{expected}' not in: {stderr}");
+        assert!(
+            lines[0].contains(expected),
+            "{name}: '{expected}' not in: {stderr}"
+        );
     }
 }
 
@@ -124,6 +146,9 @@ fn keygen_refuses_to_overwrite_without_force() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }

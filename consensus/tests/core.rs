@@ -383,9 +383,25 @@ impl ordo_consensus::PayloadRules for OnlyEvenLengths {
 #[test]
 fn payload_rules_refuse_a_proposal_before_any_vote() {
     let f = Fixture::new(4);
-    let good = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![b"ab".to_vec()]);
-    let bad = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![b"abc".to_vec()]);
-    let mut core = f.core(3, Config::default()).with_payload_rules(Box::new(OnlyEvenLengths));
+    let good = f.block(
+        1,
+        1,
+        &f.genesis(),
+        &f.genesis_qc(),
+        None,
+        vec![b"ab".to_vec()],
+    );
+    let bad = f.block(
+        1,
+        1,
+        &f.genesis(),
+        &f.genesis_qc(),
+        None,
+        vec![b"abc".to_vec()],
+    );
+    let mut core = f
+        .core(3, Config::default())
+        .with_payload_rules(Box::new(OnlyEvenLengths));
     core.start(0);
     let actions = deliver(&mut core, 1, proposal(&bad));
     assert!(matches!(&faults(&actions)[..], [Fault::BadPayload(r)] if r == "odd item"));

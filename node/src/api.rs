@@ -98,7 +98,9 @@ async fn submit(
                 .get("x-ordo-namespace")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok())
-                .ok_or_else(|| bad_request("missing namespace: use ?namespace=N or x-ordo-namespace"))?,
+                .ok_or_else(|| {
+                    bad_request("missing namespace: use ?namespace=N or x-ordo-namespace")
+                })?,
         };
         Transaction {
             namespace,
@@ -118,7 +120,11 @@ async fn submit(
     match state.intake.submit(tx) {
         Ok(Admission::Accepted(digest)) => {
             state.intake_ready.notify_one();
-            Ok((StatusCode::ACCEPTED, Json(json!({ "digest": digest.to_hex() }))).into_response())
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({ "digest": digest.to_hex() })),
+            )
+                .into_response())
         }
         Ok(Admission::Duplicate(digest)) => Ok((
             StatusCode::ACCEPTED,
@@ -185,7 +191,13 @@ async fn block(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))?
-        .ok_or_else(|| ApiError(StatusCode::GONE, "pruned", format!("height {height} was pruned")))?;
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::GONE,
+                "pruned",
+                format!("height {height} was pruned"),
+            )
+        })?;
     let wants_binary = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

@@ -100,7 +100,11 @@ impl NodeConfig {
             message: one_line_toml_error(&text, &e),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.key_file, &mut config.committee_file, &mut config.data_dir] {
+        for p in [
+            &mut config.key_file,
+            &mut config.committee_file,
+            &mut config.data_dir,
+        ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -131,8 +135,12 @@ impl NodeConfig {
             .ok_or_else(|| err("committee member vanished".into()))?;
         let listen = self.listen.unwrap_or(member.address);
         let api_listen = self.api_listen.unwrap_or(member.api_address);
-        if self.consensus.base_timeout_ms == 0 || self.consensus.max_timeout_ms < self.consensus.base_timeout_ms {
-            return Err(err("consensus: need 0 < base_timeout_ms <= max_timeout_ms".into()));
+        if self.consensus.base_timeout_ms == 0
+            || self.consensus.max_timeout_ms < self.consensus.base_timeout_ms
+        {
+            return Err(err(
+                "consensus: need 0 < base_timeout_ms <= max_timeout_ms".into()
+            ));
         }
         std::net::UdpSocket::bind(listen)
             .map_err(|e| err(format!("cannot listen for peers on {listen} (UDP): {e}")))?;

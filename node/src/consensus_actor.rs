@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ordo_consensus::{Action, CommittedBlock, Core, Event, Message, PayloadItem, RoundRobin, Timer};
+use ordo_consensus::{
+    Action, CommittedBlock, Core, Event, Message, PayloadItem, RoundRobin, Timer,
+};
 use ordo_mempool::{Batch, BatchCert};
 use ordo_network::{Class, Network};
 use ordo_types::codec::{decode, encode};
@@ -31,8 +33,14 @@ const SYNC_LAG: u64 = 8;
 const SYNC_TIMEOUT_MS: u64 = 2_000;
 
 pub enum ConsensusInput {
-    Message { from: NodeIndex, message: Message },
-    Sync { from: NodeIndex, message: SyncMessage },
+    Message {
+        from: NodeIndex,
+        message: Message,
+    },
+    Sync {
+        from: NodeIndex,
+        message: SyncMessage,
+    },
     Payload(Vec<PayloadItem>),
 }
 
@@ -153,7 +161,9 @@ impl ConsensusActor {
     async fn on_timer(&mut self, timer: ActorTimer) {
         match timer {
             ActorTimer::Core(timer) => {
-                let actions = self.core.handle(self.clock.now_ms(), Event::TimerFired(timer));
+                let actions = self
+                    .core
+                    .handle(self.clock.now_ms(), Event::TimerFired(timer));
                 self.execute(actions).await;
             }
             ActorTimer::SyncTick => {
@@ -166,7 +176,8 @@ impl ConsensusActor {
                 }
                 let peer = self.next_peer();
                 self.send_sync(peer, &SyncMessage::TipRequest);
-                self.timers.schedule(now + SYNC_INTERVAL_MS, ActorTimer::SyncTick);
+                self.timers
+                    .schedule(now + SYNC_INTERVAL_MS, ActorTimer::SyncTick);
             }
         }
     }
@@ -193,7 +204,8 @@ impl ConsensusActor {
                         continue;
                     }
                     let storage = self.storage.clone();
-                    let saved = tokio::task::spawn_blocking(move || storage.save_safety(&data)).await;
+                    let saved =
+                        tokio::task::spawn_blocking(move || storage.save_safety(&data)).await;
                     if let Err(e) = flatten(saved) {
                         tracing::error!(
                             "cannot persist safety data: {e}; this node stops voting until restarted with a working data dir"
@@ -228,9 +240,10 @@ impl ConsensusActor {
             }
         }
         self.shared.set_view(self.core.view());
-        self.shared
-            .timeouts
-            .store(self.core.stats().timeouts, std::sync::atomic::Ordering::Relaxed);
+        self.shared.timeouts.store(
+            self.core.stats().timeouts,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     async fn on_commit(&mut self, block: CommittedBlock) {
@@ -280,14 +293,20 @@ impl ConsensusActor {
             SyncMessage::Tip { height } => {
                 let tip = self.shared.committed();
                 if height > tip + SYNC_LAG && self.sync_request.is_none() {
-                    tracing::info!(peer = from, peer_height = height, height = tip, "behind a peer: catching up");
+                    tracing::info!(
+                        peer = from,
+                        peer_height = height,
+                        height = tip,
+                        "behind a peer: catching up"
+                    );
                     self.request_blocks(from, tip + 1);
                 }
             }
             SyncMessage::BlocksRequest { from: start, count } => {
                 let storage = self.storage.clone();
                 let count = count.min(MAX_SYNC_BLOCKS);
-                let read = tokio::task::spawn_blocking(move || read_synced(&storage, start, count)).await;
+                let read =
+                    tokio::task::spawn_blocking(move || read_synced(&storage, start, count)).await;
                 match flatten(read) {
                     Ok(blocks) if !blocks.is_empty() => {
                         self.send_sync(from, &SyncMessage::Blocks(blocks));
@@ -429,13 +448,23 @@ fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<S
     Ok(out)
 }
 
-type Verified = (Vec<CommittedBlock>, Vec<Vec<BatchCert>>, Vec<Batch>, Option<String>);
+type Verified = (
+    Vec<CommittedBlock>,
+    Vec<Vec<BatchCert>>,
+    Vec<Batch>,
+    Option<String>,
+);
 
 /// Checks synced blocks one by one: contiguous heights from `tip + 1`,
 /// parent links from `parent`, a valid commit certificate, valid batch
 /// certificates and batches matching them. Returns the valid prefix and
 /// why the rest was refused.
-fn verify_synced(committee: &Committee, tip: u64, mut parent: Digest, blocks: Vec<SyncedBlock>) -> Verified {
+fn verify_synced(
+    committee: &Committee,
+    tip: u64,
+    mut parent: Digest,
+    blocks: Vec<SyncedBlock>,
+) -> Verified {
     let mut accepted = Vec::new();
     let mut all_certs = Vec::new();
     let mut all_batches = Vec::new();
@@ -443,11 +472,16 @@ fn verify_synced(committee: &Committee, tip: u64, mut parent: Digest, blocks: Ve
         let block = &synced.committed.block;
         let expected = tip + 1 + i as u64;
         let fault = if block.height() != expected {
-            Some(format!("height {} where {expected} was asked", block.height()))
+            Some(format!(
+                "height {} where {expected} was asked",
+                block.height()
+            ))
         } else if block.header.parent != parent {
             Some(format!("height {expected} does not extend our chain"))
         } else if block.payload.digest() != block.header.payload {
-            Some(format!("height {expected}: payload does not match its header"))
+            Some(format!(
+                "height {expected}: payload does not match its header"
+            ))
         } else if let Err(e) = synced.committed.cert.verify(&block.header, committee) {
             Some(format!("height {expected}: {e}"))
         } else {
@@ -462,17 +496,27 @@ fn verify_synced(committee: &Committee, tip: u64, mut parent: Digest, blocks: Ve
         };
         for cert in &certs {
             if let Err(e) = cert.verify(committee) {
-                return (accepted, all_certs, all_batches, Some(format!("height {expected}: {e}")));
+                return (
+                    accepted,
+                    all_certs,
+                    all_batches,
+                    Some(format!("height {expected}: {e}")),
+                );
             }
         }
         let batches_ok = synced.batches.len() == certs.len()
-            && certs.iter().zip(&synced.batches).all(|(c, b)| c.matches(b).is_ok());
+            && certs
+                .iter()
+                .zip(&synced.batches)
+                .all(|(c, b)| c.matches(b).is_ok());
         if !batches_ok {
             return (
                 accepted,
                 all_certs,
                 all_batches,
-                Some(format!("height {expected}: batches do not match certificates")),
+                Some(format!(
+                    "height {expected}: batches do not match certificates"
+                )),
             );
         }
         parent = block.digest();

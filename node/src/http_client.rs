@@ -21,7 +21,12 @@ impl HttpClient {
 
     /// Sends one request; reconnects once if the kept-alive connection was
     /// closed. Returns the status and body.
-    pub async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         match self.try_request(method, path, body).await {
             Ok(r) => Ok(r),
             Err(_) => {
@@ -31,7 +36,12 @@ impl HttpClient {
         }
     }
 
-    async fn try_request(&mut self, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    async fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> std::io::Result<(u16, Vec<u8>)> {
         if self.conn.is_none() {
             let stream = TcpStream::connect(self.addr).await?;
             stream.set_nodelay(true)?;

@@ -94,7 +94,10 @@ mod tests {
         assert!(err.to_string().contains("already exists"), "{err}");
         assert_eq!(read(&path).unwrap().public(), k.public(), "not overwritten");
         write(&path, &Keypair::from_seed([4; 32]), true).unwrap();
-        assert_eq!(read(&path).unwrap().public(), Keypair::from_seed([4; 32]).public());
+        assert_eq!(
+            read(&path).unwrap().public(),
+            Keypair::from_seed([4; 32]).public()
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -113,7 +116,10 @@ mod tests {
             Keypair::from_seed([2; 32]).to_secret_hex()
         );
         std::fs::write(&path, text).unwrap();
-        assert!(read(&path).unwrap_err().to_string().contains("does not match"));
+        assert!(read(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("does not match"));
         assert!(read(&dir.path().join("missing.key")).is_err());
     }
 }

@@ -103,7 +103,9 @@ pub async fn drive(
         if *stop.borrow() {
             return;
         }
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64).saturating_sub(sent).min(1_000);
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64)
+            .saturating_sub(sent)
+            .min(1_000);
         if due == 0 {
             let next = start + interval.mul_f64((sent + 1) as f64);
             tokio::select! {
@@ -116,7 +118,10 @@ pub async fn drive(
             let tx = make_tx(id, tx_size);
             let at = Instant::now();
             ledger.record_sent(id, at);
-            match client.request("POST", "/v1/transactions?namespace=1", &tx).await {
+            match client
+                .request("POST", "/v1/transactions?namespace=1", &tx)
+                .await
+            {
                 Ok((202, _)) => {
                     ledger.submitted.fetch_add(1, Ordering::Relaxed);
                 }
@@ -137,7 +142,12 @@ pub async fn drive(
 
 /// Follows the committed blocks of `api` and records commit latencies.
 /// Returns the last height it read.
-pub async fn observe(api: SocketAddr, ledger: Arc<Ledger>, height: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+pub async fn observe(
+    api: SocketAddr,
+    ledger: Arc<Ledger>,
+    height: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut client = HttpClient::new(api);
     let mut next = 1u64;
     loop {
@@ -152,7 +162,10 @@ pub async fn observe(api: SocketAddr, ledger: Arc<Ledger>, height: Arc<AtomicU64
             _ => 0,
         };
         while next <= tip {
-            let Ok((200, body)) = client.request("GET", &format!("/v1/blocks/{next}"), b"").await else {
+            let Ok((200, body)) = client
+                .request("GET", &format!("/v1/blocks/{next}"), b"")
+                .await
+            else {
                 break;
             };
             let now = Instant::now();
@@ -162,7 +175,11 @@ pub async fn observe(api: SocketAddr, ledger: Arc<Ledger>, height: Arc<AtomicU64
                         .as_str()
                         .and_then(|p| BASE64.decode(p).ok())
                         .unwrap_or_default();
-                    if let Some(id) = bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes) {
+                    if let Some(id) = bytes
+                        .get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_be_bytes)
+                    {
                         ledger.record_committed(id, now);
                     }
                 }

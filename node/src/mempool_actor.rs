@@ -24,9 +24,15 @@ use crate::timers::{Clock, Timers};
 const MAX_FORWARD: usize = 4_096;
 
 pub enum MempoolInput {
-    Message { from: NodeIndex, message: Message },
+    Message {
+        from: NodeIndex,
+        message: Message,
+    },
     /// Consensus committed (and stored) block `height` with these certificates.
-    Committed { height: u64, certs: Vec<BatchCert> },
+    Committed {
+        height: u64,
+        certs: Vec<BatchCert>,
+    },
     /// Consensus restarted its core: forward every pending certificate again.
     ResendPayload,
 }
@@ -172,7 +178,9 @@ impl MempoolActor {
                     }
                     if !blocked {
                         if let Err(e) = self.persist(group).await {
-                            tracing::error!("cannot store batches: {e}; this node stops acknowledging");
+                            tracing::error!(
+                                "cannot store batches: {e}; this node stops acknowledging"
+                            );
                             self.shared.mark_storage_failed();
                             blocked = true;
                         }
@@ -225,7 +233,10 @@ impl MempoolActor {
                 .iter()
                 .map(|b| encode(b).map(|bytes| (b.digest(), bytes)))
                 .collect::<Result<_, _>>()?;
-            storage.save_batches_and_seq(encoded.iter().map(|(d, b)| (*d, b.as_slice())), next_own_seq)
+            storage.save_batches_and_seq(
+                encoded.iter().map(|(d, b)| (*d, b.as_slice())),
+                next_own_seq,
+            )
         })
         .await;
         result.map_err(|e| crate::Error::Storage(e.to_string()))?

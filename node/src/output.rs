@@ -150,10 +150,9 @@ impl Output {
                 "delivery of height {height} does not follow {delivered}"
             )));
         }
-        let committed = self
-            .storage
-            .committed(height)?
-            .ok_or_else(|| Error::Storage(format!("height {height} delivered before it was stored")))?;
+        let committed = self.storage.committed(height)?.ok_or_else(|| {
+            Error::Storage(format!("height {height} delivered before it was stored"))
+        })?;
         let skipped = self.dedupe.apply(height, &batches);
         let block = OutputBlock {
             header: committed.block.header,
@@ -193,7 +192,10 @@ mod tests {
         let mut d = Dedupe::new(2);
         assert!(d.apply(1, &[batch(0, &[b"a", b"b"])]).is_empty());
         // Same block repeats and an earlier height's repeat.
-        assert_eq!(d.apply(2, &[batch(1, &[b"c", b"a"]), batch(2, &[b"c"])]), vec![(0, 1), (1, 0)]);
+        assert_eq!(
+            d.apply(2, &[batch(1, &[b"c", b"a"]), batch(2, &[b"c"])]),
+            vec![(0, 1), (1, 0)]
+        );
         // Height 1 left the window: "a" and "b" are new again; "c" is not.
         assert_eq!(d.apply(3, &[batch(0, &[b"a", b"c"])]), vec![(0, 1)]);
     }

@@ -61,7 +61,8 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     let clock = Clock::new();
 
     let bound = Network::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
-    let (network, incoming) = bound.start(ordo_network::Config::default(), &keypair, committee.clone())?;
+    let (network, incoming) =
+        bound.start(ordo_network::Config::default(), &keypair, committee.clone())?;
     let network = Arc::new(network);
 
     let intake = Arc::new(Intake::new(config.intake.clone()));
@@ -90,7 +91,11 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         config.mempool.clone(),
         next_own_seq(&storage)?,
     )?;
-    let output = Output::open(storage.clone(), shared.clone(), config.storage.dedupe_window_heights)?;
+    let output = Output::open(
+        storage.clone(),
+        shared.clone(),
+        config.storage.dedupe_window_heights,
+    )?;
     let mempool = MempoolActor::new(
         mempool_core,
         intake.clone(),
@@ -109,8 +114,11 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     let tip = storage.tip()?;
     for height in delivered + 1..=tip {
         if let Some(block) = storage.committed(height)? {
-            let certs = crate::payload::decode_certs(&block.block.payload).map_err(anyhow::Error::msg)?;
-            mempool_tx.send(MempoolInput::Committed { height, certs }).await?;
+            let certs =
+                crate::payload::decode_certs(&block.block.payload).map_err(anyhow::Error::msg)?;
+            mempool_tx
+                .send(MempoolInput::Committed { height, certs })
+                .await?;
         }
     }
 
@@ -129,7 +137,12 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     let mut tasks = Vec::new();
     tasks.push(tokio::spawn(consensus.run()));
     tasks.push(tokio::spawn(mempool.run()));
-    tasks.push(tokio::spawn(dispatch(incoming, consensus_tx, mempool_tx, shared.clone())));
+    tasks.push(tokio::spawn(dispatch(
+        incoming,
+        consensus_tx,
+        mempool_tx,
+        shared.clone(),
+    )));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("API server stopped: {e}");
@@ -168,15 +181,24 @@ async fn dispatch(
         let from = frame.from;
         let routed = match frame.class {
             Class::Consensus => match decode(&frame.bytes) {
-                Ok(message) => consensus.send(ConsensusInput::Message { from, message }).await.is_ok(),
+                Ok(message) => consensus
+                    .send(ConsensusInput::Message { from, message })
+                    .await
+                    .is_ok(),
                 Err(e) => bad_frame(&shared, from, e),
             },
             Class::Batches => match decode(&frame.bytes) {
-                Ok(message) => mempool.send(MempoolInput::Message { from, message }).await.is_ok(),
+                Ok(message) => mempool
+                    .send(MempoolInput::Message { from, message })
+                    .await
+                    .is_ok(),
                 Err(e) => bad_frame(&shared, from, e),
             },
             Class::Sync => match decode::<SyncMessage>(&frame.bytes) {
-                Ok(message) => consensus.send(ConsensusInput::Sync { from, message }).await.is_ok(),
+                Ok(message) => consensus
+                    .send(ConsensusInput::Sync { from, message })
+                    .await
+                    .is_ok(),
                 Err(e) => bad_frame(&shared, from, e),
             },
         };

@@ -69,7 +69,9 @@ impl Storage {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(META)?;
         let value = table.get(SAFETY_KEY)?;
-        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+        value
+            .map(|v| decode(v.value()).map_err(Error::from))
+            .transpose()
     }
 
     /// Appends committed blocks (in height order, continuing the tip) in one
@@ -110,7 +112,9 @@ impl Storage {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED)?;
         let value = table.get(height)?;
-        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+        value
+            .map(|v| decode(v.value()).map_err(Error::from))
+            .transpose()
     }
 
     /// What the consensus core resumes from: safety data, and the last
@@ -142,7 +146,8 @@ impl Storage {
         {
             txn.open_table(OUTPUT)?.insert(height, bytes.as_slice())?;
             let mark = height.to_le_bytes();
-            txn.open_table(META)?.insert(DELIVERED_KEY, mark.as_slice())?;
+            txn.open_table(META)?
+                .insert(DELIVERED_KEY, mark.as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -152,7 +157,9 @@ impl Storage {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(OUTPUT)?;
         let value = table.get(height)?;
-        value.map(|v| decode(v.value()).map_err(Error::from)).transpose()
+        value
+            .map(|v| decode(v.value()).map_err(Error::from))
+            .transpose()
     }
 
     /// Seq of this node's next own batch (0 on a fresh node).
@@ -175,7 +182,10 @@ impl Storage {
     }
 
     /// Stores batches in one transaction (group commit for durable acks).
-    pub fn save_batches<'a>(&self, batches: impl IntoIterator<Item = (Digest, &'a [u8])>) -> Result<()> {
+    pub fn save_batches<'a>(
+        &self,
+        batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
+    ) -> Result<()> {
         self.save_batches_and_seq(batches, None)
     }
 
@@ -194,7 +204,8 @@ impl Storage {
             }
             if let Some(seq) = next_own_seq {
                 let bytes = seq.to_le_bytes();
-                txn.open_table(META)?.insert(NEXT_SEQ_KEY, bytes.as_slice())?;
+                txn.open_table(META)?
+                    .insert(NEXT_SEQ_KEY, bytes.as_slice())?;
             }
         }
         txn.commit()?;
@@ -284,7 +295,8 @@ mod tests {
         let s = Storage::open(dir.path()).unwrap();
         let a = Digest::of(b"a");
         let b = Digest::of(b"b");
-        s.save_batches([(a, b"A".as_slice()), (b, b"B".as_slice())]).unwrap();
+        s.save_batches([(a, b"A".as_slice()), (b, b"B".as_slice())])
+            .unwrap();
         assert_eq!(s.batch(&a).unwrap().unwrap(), b"A");
         s.prune_batches(10, &[a]).unwrap();
         assert_eq!(s.batch(&a).unwrap(), None);

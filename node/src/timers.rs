@@ -66,7 +66,11 @@ impl<T: Ord> Timers<T> {
     /// Removes and returns every timer due at `now_ms`.
     pub fn due(&mut self, now_ms: u64) -> Vec<T> {
         let mut out = Vec::new();
-        while self.heap.peek().is_some_and(|Reverse((at, _, _))| *at <= now_ms) {
+        while self
+            .heap
+            .peek()
+            .is_some_and(|Reverse((at, _, _))| *at <= now_ms)
+        {
             if let Some(Reverse((_, _, timer))) = self.heap.pop() {
                 out.push(timer);
             }

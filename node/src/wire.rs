@@ -14,10 +14,15 @@ pub const MAX_SYNC_BLOCKS: u64 = 64;
 pub enum SyncMessage {
     /// "What is your committed height?"
     TipRequest,
-    Tip { height: u64 },
+    Tip {
+        height: u64,
+    },
     /// Committed blocks `from..from+count` (count capped at
     /// [`MAX_SYNC_BLOCKS`]).
-    BlocksRequest { from: u64, count: u64 },
+    BlocksRequest {
+        from: u64,
+        count: u64,
+    },
     Blocks(Vec<SyncedBlock>),
 }
 

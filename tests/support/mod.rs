@@ -14,10 +14,19 @@ pub fn ordo() -> PathBuf {
 }
 
 /// One HTTP/1.1 request with `Connection: close`; returns status and body.
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -37,7 +46,10 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other("bad status line"))?;
     let mut body = response[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, body))
@@ -46,8 +58,11 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
-        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16).unwrap_or(0);
+        let Some(line_end) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..line_end]).trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -77,7 +92,14 @@ impl Cluster {
     pub fn start(n: usize) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new(ordo())
-            .args(["testnet", "--nodes", &n.to_string(), "--base-port", "0", "--dir"])
+            .args([
+                "testnet",
+                "--nodes",
+                &n.to_string(),
+                "--base-port",
+                "0",
+                "--dir",
+            ])
             .arg(dir.path())
             .stdout(Stdio::null())
             .status()
@@ -149,12 +171,18 @@ impl Cluster {
     pub fn wait_healthy(&self, i: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if matches!(http(self.apis[i], "GET", "/healthz", &[], b""), Ok((200, _))) {
+            if matches!(
+                http(self.apis[i], "GET", "/healthz", &[], b""),
+                Ok((200, _))
+            ) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("node {i} not healthy after {timeout:?}; log:\n{}", self.log(i));
+        panic!(
+            "node {i} not healthy after {timeout:?}; log:\n{}",
+            self.log(i)
+        );
     }
 
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
@@ -169,9 +197,15 @@ impl Cluster {
 
     /// Submits a raw transaction; returns the HTTP status.
     pub fn submit(&self, i: usize, namespace: u64, payload: &[u8]) -> u16 {
-        http(self.apis[i], "POST", &format!("/v1/transactions?namespace={namespace}"), &[], payload)
-            .map(|(s, _)| s)
-            .unwrap_or(0)
+        http(
+            self.apis[i],
+            "POST",
+            &format!("/v1/transactions?namespace={namespace}"),
+            &[],
+            payload,
+        )
+        .map(|(s, _)| s)
+        .unwrap_or(0)
     }
 
     pub fn wait_delivered(&self, i: usize, height: u64, timeout: Duration) {
@@ -200,7 +234,12 @@ impl Cluster {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|t| (t["namespace"].as_u64().unwrap(), t["payload"].as_str().unwrap().to_string()))
+                    .map(|t| {
+                        (
+                            t["namespace"].as_u64().unwrap(),
+                            t["payload"].as_str().unwrap().to_string(),
+                        )
+                    })
                     .collect();
                 (b["digest"].as_str().unwrap().to_string(), txs)
             })

@@ -83,7 +83,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let dir: PathBuf = match &args.dir {
         Some(d) => d.clone(),
         None => {
-            temp = tempfile::Builder::new().prefix("ordo-localnet-").tempdir()?;
+            temp = tempfile::Builder::new()
+                .prefix("ordo-localnet-")
+                .tempdir()?;
             temp.path().to_path_buf()
         }
     };
@@ -104,7 +106,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "started {} nodes in {} (logs: node-<i>.log); APIs: {}",
         committee.size(),
         dir.display(),
-        apis.iter().map(|a| format!("http://{a}")).collect::<Vec<_>>().join(" ")
+        apis.iter()
+            .map(|a| format!("http://{a}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(drive(&args, &apis, &dir, &mut children));
@@ -126,7 +131,11 @@ fn spawn_node(exe: &Path, dir: &Path, i: usize) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot start node {i}"))
 }
 
-async fn wait_healthy(apis: &[SocketAddr], dir: &Path, children: &mut Children) -> anyhow::Result<()> {
+async fn wait_healthy(
+    apis: &[SocketAddr],
+    dir: &Path,
+    children: &mut Children,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     for (i, api) in apis.iter().enumerate() {
         let mut client = HttpClient::new(*api);
@@ -135,12 +144,16 @@ async fn wait_healthy(apis: &[SocketAddr], dir: &Path, children: &mut Children) 
                 break;
             }
             if let Ok(Some(status)) = children.0[i].try_wait() {
-                let log = std::fs::read_to_string(dir.join(format!("node-{i}.log"))).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(dir.join(format!("node-{i}.log"))).unwrap_or_default();
                 let last = log.lines().last().unwrap_or("").to_string();
                 bail!("node {i} exited ({status}): {last}");
             }
             if Instant::now() > deadline {
-                bail!("node {i} did not become healthy within 30 s; see {}", dir.display());
+                bail!(
+                    "node {i} did not become healthy within 30 s; see {}",
+                    dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -148,7 +161,12 @@ async fn wait_healthy(apis: &[SocketAddr], dir: &Path, children: &mut Children) 
     Ok(())
 }
 
-async fn drive(args: &Args, apis: &[SocketAddr], dir: &Path, children: &mut Children) -> anyhow::Result<()> {
+async fn drive(
+    args: &Args,
+    apis: &[SocketAddr],
+    dir: &Path,
+    children: &mut Children,
+) -> anyhow::Result<()> {
     wait_healthy(apis, dir, children).await?;
     let ledger = Arc::new(Ledger::default());
     let height = Arc::new(AtomicU64::new(0));
@@ -166,7 +184,12 @@ async fn drive(args: &Args, apis: &[SocketAddr], dir: &Path, children: &mut Chil
             stop_rx.clone(),
         )));
     }
-    tasks.push(tokio::spawn(load::observe(apis[0], ledger.clone(), height.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(load::observe(
+        apis[0],
+        ledger.clone(),
+        height.clone(),
+        stop_rx.clone(),
+    )));
 
     let start = Instant::now();
     let deadline = (args.duration > 0).then(|| start + Duration::from_secs(args.duration));
@@ -182,7 +205,12 @@ async fn drive(args: &Args, apis: &[SocketAddr], dir: &Path, children: &mut Chil
         let committed = ledger.committed.load(Ordering::Relaxed);
         let observed = ledger.observed();
         let p50 = ledger.percentiles(last_observed, &[0.5])[0];
-        let up = children.0.iter_mut().map(|c| c.try_wait()).filter(|s| matches!(s, Ok(None))).count();
+        let up = children
+            .0
+            .iter_mut()
+            .map(|c| c.try_wait())
+            .filter(|s| matches!(s, Ok(None)))
+            .count();
         let line = format!(
             "t={:>4}s  height {:>6}  committed {:>7} tx/s  p50 {:>6}  refused {:>6}  nodes up {}/{}",
             start.elapsed().as_secs(),
@@ -220,7 +248,12 @@ async fn drive(args: &Args, apis: &[SocketAddr], dir: &Path, children: &mut Chil
     summary(args, apis, &ledger, start.elapsed()).await
 }
 
-async fn summary(args: &Args, apis: &[SocketAddr], ledger: &Ledger, elapsed: Duration) -> anyhow::Result<()> {
+async fn summary(
+    args: &Args,
+    apis: &[SocketAddr],
+    ledger: &Ledger,
+    elapsed: Duration,
+) -> anyhow::Result<()> {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let committed = ledger.committed.load(Ordering::Relaxed);
     let pct = ledger.percentiles(0, &[0.5, 0.99]);
@@ -241,7 +274,10 @@ async fn summary(args: &Args, apis: &[SocketAddr], ledger: &Ledger, elapsed: Dur
     if common > 0 {
         for api in apis {
             let mut client = HttpClient::new(*api);
-            let digest = match client.request("GET", &format!("/v1/blocks/{common}"), b"").await {
+            let digest = match client
+                .request("GET", &format!("/v1/blocks/{common}"), b"")
+                .await
+            {
                 Ok((200, body)) => serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
                     .and_then(|v| v["digest"].as_str().map(str::to_string)),
@@ -252,20 +288,34 @@ async fn summary(args: &Args, apis: &[SocketAddr], ledger: &Ledger, elapsed: Dur
     }
     let agree = !digests.is_empty() && digests.windows(2).all(|w| w[0] == w[1] && w[0].is_some());
     println!("summary after {secs:.1} s, {} nodes:", apis.len());
-    println!("  offered        {} tx/s of {} bytes", args.rate, args.tx_size);
+    println!(
+        "  offered        {} tx/s of {} bytes",
+        args.rate, args.tx_size
+    );
     println!(
         "  submitted      {} accepted, {} refused, {} failed",
         ledger.submitted.load(Ordering::Relaxed),
         ledger.refused.load(Ordering::Relaxed),
         ledger.errors.load(Ordering::Relaxed)
     );
-    println!("  committed      {committed} tx ({:.0} tx/s)", committed as f64 / secs);
-    println!("  latency        p50 {}  p99 {} (submit -> seen committed on node 0)", show(pct[0]), show(pct[1]));
+    println!(
+        "  committed      {committed} tx ({:.0} tx/s)",
+        committed as f64 / secs
+    );
+    println!(
+        "  latency        p50 {}  p99 {} (submit -> seen committed on node 0)",
+        show(pct[0]),
+        show(pct[1])
+    );
     println!("  heights        {heights:?}");
     if common > 0 {
         println!(
             "  agreement      {} at height {common}",
-            if agree { "all nodes hold the same block" } else { "NODES DISAGREE" }
+            if agree {
+                "all nodes hold the same block"
+            } else {
+                "NODES DISAGREE"
+            }
         );
     }
     if common > 0 && !agree {

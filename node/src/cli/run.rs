@@ -22,7 +22,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         "configuration valid"
     );
     if args.check {
-        println!("{}: ok (node {} of {})", args.config.display(), validated.me, validated.committee.size());
+        println!(
+            "{}: ok (node {} of {})",
+            args.config.display(),
+            validated.me,
+            validated.committee.size()
+        );
         return Ok(());
     }
     let runtime = tokio::runtime::Runtime::new()?;

@@ -37,7 +37,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 /// Writes `node-<i>.key`, `node-<i>.toml` and `committee.toml` into `dir`.
 /// Returns the config paths.
-pub fn write(dir: &Path, nodes: usize, base_port: u16, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+pub fn write(
+    dir: &Path,
+    nodes: usize,
+    base_port: u16,
+    force: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     if nodes == 0 || nodes > 1000 {
         bail!("--nodes must be between 1 and 1000, got {nodes}");
     }
@@ -47,12 +52,17 @@ pub fn write(dir: &Path, nodes: usize, base_port: u16, force: bool) -> anyhow::R
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let committee_path = dir.join("committee.toml");
     if committee_path.exists() && !force {
-        bail!("{} already holds a testnet (use --force to replace it)", dir.display());
+        bail!(
+            "{} already holds a testnet (use --force to replace it)",
+            dir.display()
+        );
     }
     let ports = if base_port == 0 {
         free_ports(nodes)?
     } else {
-        (0..nodes as u16).map(|i| (base_port + i, base_port + 1000 + i)).collect()
+        (0..nodes as u16)
+            .map(|i| (base_port + i, base_port + 1000 + i))
+            .collect()
     };
     let loopback = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut members = Vec::with_capacity(nodes);
