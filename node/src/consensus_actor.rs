@@ -273,7 +273,7 @@ impl ConsensusActor {
             return;
         }
         self.shared.set_committed(height);
-        if height % 100 == 0 {
+        if height.is_multiple_of(100) {
             tracing::info!(height, view = self.core.view(), "committed");
         }
         let _ = self

@@ -100,11 +100,14 @@ impl Dedupe {
         for (b, batch) in batches.iter().enumerate() {
             for (t, tx) in batch.txs.iter().enumerate() {
                 let digest = tx.digest();
-                if self.seen.contains_key(&digest) {
-                    skipped.push((b as u32, t as u32));
-                } else {
-                    self.seen.insert(digest, height);
-                    fresh.push(digest);
+                match self.seen.entry(digest) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        skipped.push((b as u32, t as u32))
+                    }
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(height);
+                        fresh.push(digest);
+                    }
                 }
             }
         }
