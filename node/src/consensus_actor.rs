@@ -373,10 +373,11 @@ impl ConsensusActor {
         self.shared.set_committed(last);
         for (i, certs) in certs.into_iter().enumerate() {
             let height = tip + 1 + i as u64;
-            let _ = self
-                .mempool
-                .send(MempoolInput::Committed { height, certs })
-                .await;
+            let input = match certs {
+                Some(certs) => MempoolInput::Committed { height, certs },
+                None => MempoolInput::Pruned { height },
+            };
+            let _ = self.mempool.send(input).await;
         }
         tracing::info!(height = last, peer = from, "caught up to height");
         match build_core(
@@ -427,14 +428,24 @@ fn flatten<T>(r: Result<crate::Result<T>, tokio::task::JoinError>) -> crate::Res
     r.map_err(|e| crate::Error::Storage(format!("storage task failed: {e}")))?
 }
 
-/// Reads committed blocks `start..start+count` with their batches. Stops at
-/// the first block whose batches are no longer stored (pruned).
+/// Reads committed blocks `start..start+count` with their batches; pruned
+/// heights go without batches. Stops at a retained block whose batches are
+/// missing.
 fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<SyncedBlock>> {
     let mut out = Vec::new();
+    let pruned_below = storage.pruned_below()?;
     for height in start..start.saturating_add(count) {
         let Some(committed) = storage.committed(height)? else {
             break;
         };
+        if height < pruned_below {
+            out.push(SyncedBlock {
+                committed,
+                batches: Vec::new(),
+                pruned: true,
+            });
+            continue;
+        }
         let certs = decode_certs(&committed.block.payload).map_err(crate::Error::Storage)?;
         let mut batches = Vec::with_capacity(certs.len());
         for cert in &certs {
@@ -443,14 +454,20 @@ fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<S
                 None => return Ok(out),
             }
         }
-        out.push(SyncedBlock { committed, batches });
+        out.push(SyncedBlock {
+            committed,
+            batches,
+            pruned: false,
+        });
     }
     Ok(out)
 }
 
+/// Verified blocks, the certificates of each (`None` for a pruned height),
+/// their batches, and why the rest was refused.
 type Verified = (
     Vec<CommittedBlock>,
-    Vec<Vec<BatchCert>>,
+    Vec<Option<Vec<BatchCert>>>,
     Vec<Batch>,
     Option<String>,
 );
@@ -490,6 +507,13 @@ fn verify_synced(
         if fault.is_some() {
             return (accepted, all_certs, all_batches, fault);
         }
+        if synced.pruned {
+            // The peer no longer has the batches; the chain is still verified.
+            parent = block.digest();
+            all_certs.push(None);
+            accepted.push(synced.committed);
+            continue;
+        }
         let certs = match decode_certs(&block.payload) {
             Ok(c) => c,
             Err(e) => return (accepted, all_certs, all_batches, Some(e)),
@@ -521,7 +545,7 @@ fn verify_synced(
         }
         parent = block.digest();
         all_batches.extend(synced.batches);
-        all_certs.push(certs);
+        all_certs.push(Some(certs));
         accepted.push(synced.committed);
     }
     (accepted, all_certs, all_batches, None)

@@ -35,7 +35,15 @@ pub enum MempoolInput {
     },
     /// Consensus restarted its core: forward every pending certificate again.
     ResendPayload,
+    /// Block `height` was synced from a peer that had pruned its batches:
+    /// it is delivered without output.
+    Pruned {
+        height: u64,
+    },
 }
+
+/// Heights pruned at a time once the retention is exceeded.
+const PRUNE_CHUNK: u64 = 256;
 
 pub struct MempoolActor {
     pub core: Mempool,
@@ -51,6 +59,8 @@ pub struct MempoolActor {
     timers: Timers<Timer>,
     forwarded: HashSet<Digest>,
     local: VecDeque<Event>,
+    retention_heights: u64,
+    pruned_below: u64,
 }
 
 impl MempoolActor {
@@ -66,8 +76,12 @@ impl MempoolActor {
         shared: Arc<Shared>,
         clock: Clock,
         inbox: mpsc::Receiver<MempoolInput>,
+        retention_heights: u64,
     ) -> Self {
+        let pruned_below = storage.pruned_below().unwrap_or(0);
         MempoolActor {
+            retention_heights,
+            pruned_below,
             core,
             intake,
             intake_ready,
@@ -120,6 +134,11 @@ impl MempoolActor {
                 self.handle(Event::Committed { height, certs }).await
             }
             MempoolInput::ResendPayload => self.forwarded.clear(),
+            MempoolInput::Pruned { height } => {
+                if let Err(e) = self.output.skip_pruned(height) {
+                    tracing::warn!(height, "cannot skip a pruned height: {e}");
+                }
+            }
         }
     }
 
@@ -209,6 +228,7 @@ impl MempoolActor {
                     if let Err(e) = self.output.deliver(height, batches) {
                         tracing::error!(height, "cannot deliver block: {e}");
                     }
+                    self.maybe_prune(height).await;
                 }
                 Action::Misbehaviour { peer, reason } => {
                     self.shared
@@ -217,6 +237,29 @@ impl MempoolActor {
                     tracing::debug!(peer, %reason, "mempool misbehaviour");
                 }
             }
+        }
+    }
+
+    /// Once more than `retention_heights + PRUNE_CHUNK` heights are
+    /// delivered beyond the pruning mark, prunes a chunk.
+    async fn maybe_prune(&mut self, delivered: u64) {
+        let keep_from = delivered.saturating_sub(self.retention_heights);
+        if keep_from < self.pruned_below + PRUNE_CHUNK {
+            return;
+        }
+        let storage = self.storage.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            storage.prune_below(keep_from)?;
+            storage.pruned_below()
+        })
+        .await;
+        match result {
+            Ok(Ok(mark)) => {
+                tracing::debug!(below = mark, "pruned batches");
+                self.pruned_below = mark;
+            }
+            Ok(Err(e)) => tracing::warn!("pruning failed: {e}"),
+            Err(e) => tracing::warn!("pruning task failed: {e}"),
         }
     }
 

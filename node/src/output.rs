@@ -170,6 +170,22 @@ impl Output {
     }
 }
 
+impl Output {
+    /// Marks a synced height whose batches the peer had pruned as delivered
+    /// without output (the API answers 410 Gone for it).
+    pub fn skip_pruned(&mut self, height: u64) -> Result<()> {
+        let delivered = self.storage.delivered_height()?;
+        if height != delivered + 1 {
+            return Err(Error::Storage(format!(
+                "pruned height {height} does not follow the delivered height {delivered}"
+            )));
+        }
+        self.storage.skip_pruned(height)?;
+        self.shared.set_delivered(height);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;

@@ -107,6 +107,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         shared.clone(),
         clock,
         mempool_rx,
+        config.storage.retention_heights,
     );
     // Blocks consensus stored but the output did not deliver before a
     // restart: hand them to the mempool again so their batches are found.

@@ -219,17 +219,53 @@ impl Storage {
         Ok(value.map(|v| v.value().to_vec()))
     }
 
-    /// Deletes the given batches of heights below `below`, and remembers
-    /// that batches below it are gone. Block headers and certificates stay.
-    pub fn prune_batches(&self, below: Height, digests: &[Digest]) -> Result<()> {
+    /// Prunes heights below `below`: deletes their batches and output rows
+    /// in one transaction and remembers the mark. Committed blocks (headers,
+    /// certificates, payload) stay, so the chain can always be verified
+    /// from genesis; `below` never passes the delivered height.
+    pub fn prune_below(&self, below: Height) -> Result<()> {
+        let from = self.pruned_below()?.max(1);
+        let below = below.min(self.delivered_height()? + 1);
+        if below <= from {
+            return Ok(());
+        }
+        let mut digests = Vec::new();
+        for height in from..below {
+            if let Some(block) = self.committed(height)? {
+                for item in &block.block.payload.items {
+                    if let Ok(cert) = decode::<ordo_mempool::BatchCert>(item) {
+                        digests.push(cert.batch);
+                    }
+                }
+            }
+        }
         let txn = self.db.begin_write()?;
         {
-            let mut table = txn.open_table(BATCHES)?;
-            for digest in digests {
-                table.remove(digest.as_bytes().as_slice())?;
+            let mut batches = txn.open_table(BATCHES)?;
+            for digest in &digests {
+                batches.remove(digest.as_bytes().as_slice())?;
+            }
+            let mut output = txn.open_table(OUTPUT)?;
+            for height in from..below {
+                output.remove(height)?;
             }
             let bytes = below.to_le_bytes();
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Marks `height` delivered without output: its batches were pruned on
+    /// the peer it was synced from.
+    pub fn skip_pruned(&self, height: Height) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mark = height.to_le_bytes();
+            let mut meta = txn.open_table(META)?;
+            meta.insert(DELIVERED_KEY, mark.as_slice())?;
+            let next = (height + 1).to_le_bytes();
+            meta.insert(PRUNED_KEY, next.as_slice())?;
         }
         txn.commit()?;
         Ok(())
@@ -290,17 +326,52 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_stored_and_pruned() {
+    fn pruning_removes_old_batches_and_output_but_keeps_the_chain() {
+        use ordo_mempool::{Batch, BatchCert, Transaction};
         let dir = tempfile::tempdir().unwrap();
         let s = Storage::open(dir.path()).unwrap();
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        s.save_batches([(a, b"A".as_slice()), (b, b"B".as_slice())])
+        let (_, mut blocks) = committed_blocks(4);
+        // Give each block one batch certificate and store the batch.
+        let mut batches = Vec::new();
+        for (i, b) in blocks.iter_mut().enumerate() {
+            let batch = Batch {
+                author: 0,
+                seq: i as u64,
+                txs: vec![Transaction {
+                    namespace: 1,
+                    payload: vec![i as u8].into(),
+                }],
+            };
+            let cert = BatchCert::new(&batch.header(), vec![]);
+            b.block.payload.items = vec![encode(&cert).unwrap()];
+            batches.push(batch);
+        }
+        s.save_commits(&blocks).unwrap();
+        for (b, batch) in blocks.iter().zip(&batches) {
+            let bytes = encode(batch).unwrap();
+            s.save_batches([(batch.digest(), bytes.as_slice())])
+                .unwrap();
+            s.save_output(&OutputBlock {
+                header: b.block.header.clone(),
+                cert: b.cert.clone(),
+                payload: b.block.payload.clone(),
+                batches: vec![batch.clone()],
+                skipped: vec![],
+            })
             .unwrap();
-        assert_eq!(s.batch(&a).unwrap().unwrap(), b"A");
-        s.prune_batches(10, &[a]).unwrap();
-        assert_eq!(s.batch(&a).unwrap(), None);
-        assert_eq!(s.batch(&b).unwrap().unwrap(), b"B");
-        assert_eq!(s.pruned_below().unwrap(), 10);
+        }
+        s.prune_below(3).unwrap();
+        assert_eq!(s.pruned_below().unwrap(), 3);
+        assert!(s.batch(&batches[0].digest()).unwrap().is_none());
+        assert!(s.batch(&batches[1].digest()).unwrap().is_none());
+        assert!(s.batch(&batches[2].digest()).unwrap().is_some());
+        assert!(s.output(2).unwrap().is_none());
+        assert!(s.output(3).unwrap().is_some());
+        // Headers and certificates stay.
+        assert_eq!(s.committed(1).unwrap().unwrap(), blocks[0]);
+        // Never past the delivered height.
+        s.prune_below(100).unwrap();
+        assert_eq!(s.pruned_below().unwrap(), 5);
+        assert!(s.output(4).unwrap().is_none());
     }
 }

@@ -26,9 +26,11 @@ pub enum SyncMessage {
     Blocks(Vec<SyncedBlock>),
 }
 
-/// A committed block with the batches its certificates name, in order.
+/// A committed block with the batches its certificates name, in order; or,
+/// for a height the peer has pruned, the block alone (`pruned`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncedBlock {
     pub committed: CommittedBlock,
     pub batches: Vec<Batch>,
+    pub pruned: bool,
 }

@@ -87,6 +87,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start(n: usize) -> Cluster {
+        Self::start_with(n, |_| {})
+    }
+
+    /// Like [`Cluster::start`], editing each node's config text first.
+    pub fn start_with(n: usize, edit: impl Fn(&mut String)) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new(ordo())
             .args([
@@ -110,6 +115,12 @@ impl Cluster {
             .iter()
             .map(|m| m["api_address"].as_str().unwrap().parse().unwrap())
             .collect();
+        for i in 0..n {
+            let path = dir.path().join(format!("node-{i}.toml"));
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            edit(&mut text);
+            std::fs::write(&path, text).unwrap();
+        }
         let mut cluster = Cluster {
             dir,
             apis,
@@ -221,12 +232,32 @@ impl Cluster {
     }
 
     /// The committed transactions of node `i` up to `height`, per block, as
-    /// (namespace, base64 payload), plus each block's digest.
+    /// (namespace, base64 payload), plus each block's digest. Pruned heights
+    /// (410 Gone) are left out.
     pub fn history(&self, i: usize, height: u64) -> Vec<(String, Vec<(u64, String)>)> {
-        (1..=height)
-            .map(|h| {
-                let b = json(self.apis[i], &format!("/v1/blocks/{h}"))
-                    .unwrap_or_else(|| panic!("node {i} has no block {h}"));
+        self.history_from(i, 1, height)
+    }
+
+    pub fn history_from(
+        &self,
+        i: usize,
+        from: u64,
+        height: u64,
+    ) -> Vec<(String, Vec<(u64, String)>)> {
+        (from..=height)
+            .filter_map(|h| {
+                let (status, body) =
+                    http(self.apis[i], "GET", &format!("/v1/blocks/{h}"), &[], b"").unwrap();
+                if status == 410 {
+                    return None;
+                }
+                assert_eq!(
+                    status,
+                    200,
+                    "node {i} block {h}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+                let b: serde_json::Value = serde_json::from_slice(&body).unwrap();
                 let txs = b["transactions"]
                     .as_array()
                     .unwrap()
@@ -238,7 +269,7 @@ impl Cluster {
                         )
                     })
                     .collect();
-                (b["digest"].as_str().unwrap().to_string(), txs)
+                Some((b["digest"].as_str().unwrap().to_string(), txs))
             })
             .collect()
     }
