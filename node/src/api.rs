@@ -37,6 +37,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/transactions", post(submit))
         .route("/v1/status", get(status))
         .route("/v1/blocks/{height}", get(block))
+        .route("/v1/stream", get(crate::stream::stream))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
@@ -239,6 +241,17 @@ pub fn block_json(block: &OutputBlock) -> serde_json::Value {
             "bincode_base64": BASE64.encode(cert),
         },
     })
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::render(&state),
+    )
+        .into_response()
 }
 
 async fn healthz(State(state): State<ApiState>) -> Response {

@@ -19,11 +19,13 @@ pub mod keyfile;
 pub mod load;
 pub mod logging;
 pub mod mempool_actor;
+pub mod metrics;
 pub mod output;
 pub mod payload;
 pub mod runtime;
 pub mod shared;
 pub mod storage;
+pub mod stream;
 pub mod timers;
 pub mod wire;
 

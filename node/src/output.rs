@@ -9,59 +9,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use ordo_consensus::{BlockHeader, CommitCert, Payload};
-use ordo_mempool::{Batch, Transaction};
+use ordo_mempool::Batch;
 use ordo_types::Digest;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::shared::Shared;
 use crate::storage::Storage;
 
-/// One committed block as rollups see it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutputBlock {
-    pub header: BlockHeader,
-    /// Proves `header` committed (see `ordo_consensus::CommitCert`).
-    pub cert: CommitCert,
-    /// The block's payload: encoded batch certificates.
-    pub payload: Payload,
-    /// The batches the certificates name, in order; a batch committed
-    /// before is not repeated.
-    pub batches: Vec<Batch>,
-    /// `(batch, position)` of transactions skipped as repeats.
-    pub skipped: Vec<(u32, u32)>,
-}
-
-impl OutputBlock {
-    pub fn height(&self) -> u64 {
-        self.header.height
-    }
-
-    /// The block's transactions in order: by batch, then position, repeats
-    /// skipped.
-    pub fn transactions(&self) -> impl Iterator<Item = &Transaction> {
-        let mut skipped = self.skipped.iter().peekable();
-        self.batches.iter().enumerate().flat_map(move |(b, batch)| {
-            let keep: Vec<bool> = (0..batch.txs.len())
-                .map(|t| {
-                    let here = (b as u32, t as u32);
-                    if skipped.peek() == Some(&&here) {
-                        skipped.next();
-                        false
-                    } else {
-                        true
-                    }
-                })
-                .collect();
-            batch
-                .txs
-                .iter()
-                .zip(keep)
-                .filter_map(|(tx, keep)| keep.then_some(tx))
-        })
-    }
-}
+pub use ordo_client::OutputBlock;
 
 /// Recent transaction digests, by height.
 pub struct Dedupe {
@@ -189,6 +144,8 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use ordo_consensus::{CommitCert, Payload};
+    use ordo_mempool::Transaction;
 
     use super::*;
 

@@ -34,6 +34,7 @@ const NEXT_SEQ_KEY: &str = "next_own_batch_seq";
 /// The node's database.
 pub struct Storage {
     db: Database,
+    path: std::path::PathBuf,
 }
 
 impl Storage {
@@ -52,7 +53,12 @@ impl Storage {
             txn.open_table(OUTPUT)?;
         }
         txn.commit()?;
-        Ok(Storage { db })
+        Ok(Storage { db, path })
+    }
+
+    /// Size of the database file on disk.
+    pub fn size_bytes(&self) -> u64 {
+        std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
     /// Makes the safety data durable. Must return before the vote or

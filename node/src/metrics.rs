@@ -1,0 +1,165 @@
+//! `GET /metrics` in the Prometheus text format (prometheus-client). Values
+//! are read from the node's shared state, intake and transport at scrape
+//! time.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::Ordering;
+
+use crate::api::ApiState;
+
+type Labels = Vec<(String, String)>;
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
+    let g: Gauge<i64, std::sync::atomic::AtomicI64> = Gauge::default();
+    g.set(value);
+    registry.register(name, help, g);
+}
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Renders every metric; `docs/metrics.md` lists them.
+pub fn render(state: &ApiState) -> String {
+    let s = &state.shared;
+    let mut r = Registry::with_prefix("ordo");
+    gauge(
+        &mut r,
+        "committed_height",
+        "Height of the last block consensus committed and stored",
+        as_i64(s.committed()),
+    );
+    gauge(
+        &mut r,
+        "delivered_height",
+        "Height of the last block delivered with all its batches",
+        as_i64(s.delivered()),
+    );
+    gauge(&mut r, "view", "Current consensus view", as_i64(s.view()));
+    gauge(
+        &mut r,
+        "view_timeouts",
+        "Views this node timed out in since it started",
+        as_i64(s.timeouts.load(Ordering::Relaxed)),
+    );
+    gauge(
+        &mut r,
+        "misbehaviour_reports",
+        "Invalid messages received from peers since start",
+        as_i64(s.misbehaviour.load(Ordering::Relaxed)),
+    );
+    gauge(
+        &mut r,
+        "storage_ok",
+        "1 while the data dir accepts writes",
+        i64::from(!s.storage_failed()),
+    );
+    gauge(
+        &mut r,
+        "intake_transactions",
+        "Transactions waiting in the intake",
+        state.intake.len() as i64,
+    );
+    gauge(
+        &mut r,
+        "intake_bytes",
+        "Bytes waiting in the intake",
+        state.intake.bytes() as i64,
+    );
+    gauge(
+        &mut r,
+        "storage_bytes",
+        "Size of the node's database file",
+        as_i64(state.storage.size_bytes()),
+    );
+    gauge(
+        &mut r,
+        "pruned_below_height",
+        "Heights below this have had their batches pruned",
+        as_i64(state.storage.pruned_below().unwrap_or(0)),
+    );
+    let net = state.network.metrics();
+    let peers: Family<Labels, Gauge> = Family::default();
+    let rtt: Family<Labels, Gauge> = Family::default();
+    let reconnects: Family<Labels, Gauge> = Family::default();
+    for peer in &net.peers {
+        let labels = vec![("peer".to_string(), peer.index.to_string())];
+        peers.get_or_create(&labels).set(i64::from(peer.connected));
+        rtt.get_or_create(&labels)
+            .set(peer.rtt.map_or(0, |d| d.as_micros() as i64));
+        reconnects
+            .get_or_create(&labels)
+            .set(as_i64(peer.reconnects));
+    }
+    r.register(
+        "peer_connected",
+        "1 while the QUIC connection to the peer is up",
+        peers,
+    );
+    r.register(
+        "peer_rtt_microseconds",
+        "Round-trip time to the peer (QUIC estimate)",
+        rtt,
+    );
+    r.register(
+        "peer_reconnects",
+        "Connections to the peer made again",
+        reconnects,
+    );
+    let families: Vec<(&str, &str, Family<Labels, Gauge>)> = vec![
+        (
+            "network_queue_frames",
+            "Frames queued to send, by class",
+            Family::default(),
+        ),
+        (
+            "network_dropped_frames",
+            "Frames dropped or refused by a full queue, by class",
+            Family::default(),
+        ),
+        (
+            "network_frames_in",
+            "Frames received, by class",
+            Family::default(),
+        ),
+        (
+            "network_frames_out",
+            "Frames sent, by class",
+            Family::default(),
+        ),
+        (
+            "network_bytes_in",
+            "Bytes received, by class",
+            Family::default(),
+        ),
+        (
+            "network_bytes_out",
+            "Bytes sent, by class",
+            Family::default(),
+        ),
+    ];
+    for class in ordo_network::Class::ALL {
+        let total = net.total(class);
+        let labels = vec![("class".to_string(), format!("{class:?}").to_lowercase())];
+        let values = [
+            total.queue_depth as u64,
+            total.dropped,
+            total.frames_in,
+            total.frames_out,
+            total.bytes_in,
+            total.bytes_out,
+        ];
+        for ((_, _, family), value) in families.iter().zip(values) {
+            family.get_or_create(&labels).set(as_i64(value));
+        }
+    }
+    for (name, help, family) in families {
+        r.register(name, help, family);
+    }
+    let mut out = String::new();
+    let _ = encode(&mut out, &r);
+    out
+}

@@ -1,0 +1,110 @@
+//! `GET /v1/stream?from=H&namespace=N`: committed blocks over WebSocket.
+//!
+//! Blocks are read from storage in height order and sent as binary bincode
+//! `OutputBlock` frames, so a subscriber is never skipped: a slow one is
+//! paced by the socket's back-pressure, and one that falls behind the live
+//! broadcast simply reads on from storage. A height already pruned ends the
+//! stream with a text frame `{"error":{"code":"pruned","resume_from":H}}`.
+
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::Response;
+use ordo_client::OutputBlock;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::ApiState;
+use crate::storage::Storage;
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    from: Option<u64>,
+    namespace: Option<u64>,
+}
+
+pub async fn stream(
+    ws: WebSocketUpgrade,
+    State(state): State<ApiState>,
+    Query(query): Query<StreamQuery>,
+) -> Response {
+    let from = query.from.unwrap_or(1).max(1);
+    ws.on_upgrade(move |socket| follow(socket, state, from, query.namespace))
+}
+
+async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Option<u64>) {
+    let mut wake = state.shared.subscribe();
+    let mut next = from;
+    loop {
+        while next <= state.shared.delivered() {
+            let storage: Arc<Storage> = state.storage.clone();
+            let read = tokio::task::spawn_blocking(move || storage.output(next)).await;
+            let block = match read {
+                Ok(Ok(Some(block))) => block,
+                Ok(Ok(None)) => {
+                    let resume_from = state.storage.pruned_below().unwrap_or(next);
+                    let error = json!({"error": {"code": "pruned", "message": format!("height {next} was pruned"), "resume_from": resume_from}});
+                    let _ = socket.send(Message::Text(error.to_string().into())).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+                _ => {
+                    let error =
+                        json!({"error": {"code": "storage", "message": "cannot read the block"}});
+                    let _ = socket.send(Message::Text(error.to_string().into())).await;
+                    return;
+                }
+            };
+            let block = match namespace {
+                Some(ns) => filter(block, ns),
+                None => block,
+            };
+            let Ok(bytes) = ordo_types::codec::encode(&block) else {
+                return;
+            };
+            if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                return;
+            }
+            next += 1;
+        }
+        tokio::select! {
+            woke = wake.recv() => match woke {
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Keeps only the batches holding a transaction of `namespace`, remapping the
+/// skipped positions. Certificates stay, so the header still verifies.
+pub fn filter(mut block: OutputBlock, namespace: u64) -> OutputBlock {
+    let keep: Vec<bool> = block
+        .batches
+        .iter()
+        .map(|b| b.txs.iter().any(|tx| tx.namespace == namespace))
+        .collect();
+    let mut new_index = Vec::with_capacity(keep.len());
+    let mut count = 0u32;
+    for k in &keep {
+        new_index.push(count);
+        if *k {
+            count += 1;
+        }
+    }
+    block.skipped = block
+        .skipped
+        .iter()
+        .filter(|(b, _)| keep.get(*b as usize).copied().unwrap_or(false))
+        .map(|(b, t)| (new_index[*b as usize], *t))
+        .collect();
+    let mut flags = keep.into_iter();
+    block.batches.retain(|_| flags.next().unwrap_or(false));
+    block
+}
