@@ -1,0 +1,193 @@
+//! Bad input at every endpoint gets a 4xx with a JSON error code, and the
+//! node keeps serving.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::{http, Cluster};
+
+fn code(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    v["error"]["code"].as_str().unwrap_or("").to_string()
+}
+
+#[test]
+fn n1_every_endpoint_refuses_bad_input_and_keeps_serving() {
+    let cluster = Cluster::start(1);
+    let api = cluster.apis[0];
+    let big = vec![7u8; 200 * 1024];
+    // (name, method, path, headers, body, expected status, expected code)
+    let table: Vec<(&str, &str, &str, Vec<(&str, &str)>, &[u8], u16, &str)> = vec![
+        (
+            "wrong method on transactions",
+            "GET",
+            "/v1/transactions",
+            vec![],
+            b"",
+            405,
+            "",
+        ),
+        (
+            "wrong method on status",
+            "POST",
+            "/v1/status",
+            vec![],
+            b"x",
+            405,
+            "",
+        ),
+        (
+            "missing namespace",
+            "POST",
+            "/v1/transactions",
+            vec![],
+            b"tx",
+            400,
+            "bad_request",
+        ),
+        (
+            "namespace not a number",
+            "POST",
+            "/v1/transactions?namespace=abc",
+            vec![],
+            b"tx",
+            400,
+            "",
+        ),
+        (
+            "empty transaction",
+            "POST",
+            "/v1/transactions?namespace=1",
+            vec![],
+            b"",
+            400,
+            "bad_request",
+        ),
+        (
+            "bad JSON",
+            "POST",
+            "/v1/transactions",
+            vec![("content-type", "application/json")],
+            b"{nope",
+            400,
+            "bad_request",
+        ),
+        (
+            "JSON with bad base64",
+            "POST",
+            "/v1/transactions",
+            vec![("content-type", "application/json")],
+            br#"{"namespace":1,"payload":"***"}"#,
+            400,
+            "bad_request",
+        ),
+        (
+            "JSON with unknown field",
+            "POST",
+            "/v1/transactions",
+            vec![("content-type", "application/json")],
+            br#"{"namespace":1,"payload":"aGk=","x":1}"#,
+            400,
+            "bad_request",
+        ),
+        (
+            "oversize body",
+            "POST",
+            "/v1/transactions?namespace=1",
+            vec![],
+            &big,
+            413,
+            "",
+        ),
+        (
+            "height not a number",
+            "GET",
+            "/v1/blocks/abc",
+            vec![],
+            b"",
+            400,
+            "bad_request",
+        ),
+        (
+            "height zero",
+            "GET",
+            "/v1/blocks/0",
+            vec![],
+            b"",
+            404,
+            "not_found",
+        ),
+        (
+            "height beyond the tip",
+            "GET",
+            "/v1/blocks/999999999",
+            vec![],
+            b"",
+            404,
+            "not_found",
+        ),
+        ("unknown path", "GET", "/v1/nothing", vec![], b"", 404, ""),
+    ];
+    for (name, method, path, headers, body, status, expected_code) in table {
+        let (got, response) = http(api, method, path, &headers, body).unwrap();
+        assert_eq!(
+            got,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&response)
+        );
+        if !expected_code.is_empty() {
+            assert_eq!(code(&response), expected_code, "{name}");
+        }
+    }
+    // Still serving, and a good transaction still goes through.
+    let (status, _) = http(api, "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(cluster.submit(0, 1, b"good"), 202);
+    let (status, body) = http(api, "POST", "/v1/transactions?namespace=1", &[], b"good").unwrap();
+    assert_eq!(status, 202);
+    assert!(String::from_utf8_lossy(&body).contains("\"duplicate\":true"));
+    let (status, body) = http(api, "GET", "/metrics", &[], b"").unwrap();
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("ordo_committed_height"));
+}
+
+#[test]
+fn n4_full_intake_answers_busy_and_keeps_serving() {
+    // Small batches, one in flight at a time, a tiny intake; with three of
+    // four nodes down no batch can be certified, so back-pressure reaches
+    // the API.
+    let mut cluster = Cluster::start_with(4, |config| {
+        *config = config.replace("batch_bytes = 524288", "batch_bytes = 1024");
+        *config = config.replace("max_tx_bytes = 131072", "max_tx_bytes = 1024");
+        *config = config.replace("max_inflight_batches = 16", "max_inflight_batches = 1");
+        *config = config.replace("max_count = 100000", "max_count = 3");
+    });
+    for i in 1..4 {
+        cluster.kill(i);
+    }
+    let mut statuses = Vec::new();
+    for k in 0..50u32 {
+        let payload = format!("{k:0>200}");
+        let (status, body) = http(
+            cluster.apis[0],
+            "POST",
+            "/v1/transactions?namespace=1",
+            &[],
+            payload.as_bytes(),
+        )
+        .unwrap();
+        if status == 503 {
+            assert_eq!(code(&body), "busy");
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.contains(&503),
+        "the intake never filled: {statuses:?}"
+    );
+    assert!(statuses.iter().all(|s| *s == 202 || *s == 503));
+    let (status, _) = http(cluster.apis[0], "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!(status, 200);
+}
