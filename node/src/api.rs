@@ -30,9 +30,16 @@ pub struct ApiState {
     pub network: Arc<Network>,
 }
 
+/// Largest body of `POST /v1/transactions/batch`.
+pub const MAX_CHUNK_BYTES: usize = 8 * 1024 * 1024;
+
 pub fn router(state: ApiState) -> Router {
     // Base64 in JSON is 4/3 larger; leave room for the envelope.
     let body_limit = state.intake.config().max_tx_bytes * 4 / 3 + 1024;
+    let chunks = Router::new()
+        .route("/v1/transactions/batch", post(submit_chunk))
+        .layer(DefaultBodyLimit::max(MAX_CHUNK_BYTES))
+        .with_state(state.clone());
     Router::new()
         .route("/v1/transactions", post(submit))
         .route("/v1/status", get(status))
@@ -42,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+        .merge(chunks)
 }
 
 /// An API error: status, stable code, message.
@@ -144,6 +152,121 @@ async fn submit(
             format!("transaction of {size} bytes exceeds {max}"),
         )),
         Err(e) => Err(bad_request(e.to_string())),
+    }
+}
+
+/// `POST /v1/transactions/batch?namespace=N`: the high-rate path for
+/// gateways. The body is transactions, each a 4-byte big-endian length then
+/// its bytes. They are admitted in order until the intake is full; the
+/// answer acknowledges the chunk: how many were accepted (or were
+/// duplicates), and the index of the first refused one, from which the
+/// sender retries later. A malformed chunk is refused whole (400).
+async fn submit_chunk(
+    State(state): State<ApiState>,
+    Query(query): Query<SubmitQuery>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let namespace = query
+        .namespace
+        .ok_or_else(|| bad_request("missing namespace: use ?namespace=N"))?;
+    let txs = split_chunk(&body).map_err(bad_request)?;
+    if state.shared.storage_failed() {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_failed",
+            "this node cannot write to its data dir".into(),
+        ));
+    }
+    let max = state.intake.config().max_tx_bytes;
+    if let Some(size) = txs.iter().map(Bytes::len).find(|len| *len > max) {
+        return Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a transaction of {size} bytes exceeds {max}"),
+        ));
+    }
+    let total = txs.len();
+    let (mut accepted, mut duplicates) = (0usize, 0usize);
+    let mut first_refused = None;
+    for (i, payload) in txs.into_iter().enumerate() {
+        match state.intake.submit(Transaction { namespace, payload }) {
+            Ok(Admission::Accepted(_)) => accepted += 1,
+            Ok(Admission::Duplicate(_)) => duplicates += 1,
+            Err(_) => {
+                first_refused = Some(i);
+                break;
+            }
+        }
+    }
+    if accepted > 0 {
+        state.intake_ready.notify_one();
+    }
+    let status = if first_refused.is_some() && accepted + duplicates == 0 {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "refused": total - accepted - duplicates,
+        "first_refused": first_refused,
+    });
+    Ok((status, Json(body)).into_response())
+}
+
+/// Splits a chunk body into transactions (4-byte big-endian length, bytes).
+pub fn split_chunk(body: &Bytes) -> Result<Vec<Bytes>, String> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < body.len() {
+        let header = body
+            .get(at..at + 4)
+            .ok_or_else(|| format!("truncated length prefix at byte {at}"))?;
+        let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        at += 4;
+        if len == 0 {
+            return Err(format!("empty transaction at byte {at}"));
+        }
+        if at + len > body.len() {
+            return Err(format!(
+                "transaction at byte {at} claims {len} bytes, {} remain",
+                body.len() - at
+            ));
+        }
+        out.push(body.slice(at..at + len));
+        at += len;
+    }
+    if out.is_empty() {
+        return Err("empty chunk".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(txs: &[&[u8]]) -> Bytes {
+        let mut out = Vec::new();
+        for tx in txs {
+            out.extend_from_slice(&(tx.len() as u32).to_be_bytes());
+            out.extend_from_slice(tx);
+        }
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn chunks_split_and_malformed_ones_are_refused() {
+        assert_eq!(
+            split_chunk(&chunk(&[b"a", b"bc"])).unwrap(),
+            vec![Bytes::from("a"), Bytes::from("bc")]
+        );
+        assert!(split_chunk(&Bytes::new()).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 9, 1])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 0])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![255, 255, 255, 255, 1])).is_err());
     }
 }
 

@@ -215,3 +215,133 @@ mod tests {
         assert_eq!(make_tx(7, 4).len(), 8);
     }
 }
+
+/// Submits `rate` transactions a second to `api` in chunks through
+/// `POST /v1/transactions/batch`, open loop: every `tick` it sends what the
+/// schedule says is due (capped per chunk), whatever happened to the last
+/// chunk; refused transactions are counted, not retried. Every
+/// `sample_every`-th transaction is timed.
+#[allow(clippy::too_many_arguments)]
+pub async fn drive_chunks(
+    api: SocketAddr,
+    rate: f64,
+    tx_size: usize,
+    first_id: u64,
+    id_stride: u64,
+    sample_every: u64,
+    ledger: Arc<Ledger>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if rate <= 0.0 {
+        return;
+    }
+    const TICK: Duration = Duration::from_millis(5);
+    const MAX_CHUNK_TXS: u64 = 4_096;
+    let mut client = HttpClient::new(api);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut id = first_id;
+    let mut next_tick = start;
+    let mut body = Vec::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64)
+            .saturating_sub(sent)
+            .min(MAX_CHUNK_TXS);
+        if due > 0 {
+            body.clear();
+            let at = Instant::now();
+            let mut ids = Vec::with_capacity(due as usize);
+            for _ in 0..due {
+                let tx = make_tx(id, tx_size);
+                body.extend_from_slice(&(tx.len() as u32).to_be_bytes());
+                body.extend_from_slice(&tx);
+                ids.push(id);
+                if id % sample_every.max(1) == 0 {
+                    ledger.record_sent(id, at);
+                }
+                id += id_stride;
+            }
+            sent += due;
+            match client
+                .request("POST", "/v1/transactions/batch?namespace=1", &body)
+                .await
+            {
+                Ok((status, response)) if status == 200 || status == 503 => {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&response).unwrap_or_default();
+                    let accepted =
+                        v["accepted"].as_u64().unwrap_or(0) + v["duplicates"].as_u64().unwrap_or(0);
+                    let refused = v["refused"].as_u64().unwrap_or(due);
+                    ledger.submitted.fetch_add(accepted, Ordering::Relaxed);
+                    ledger.refused.fetch_add(refused, Ordering::Relaxed);
+                    let mut sent_map = ledger.sent.lock();
+                    for id in ids.iter().skip(accepted as usize) {
+                        sent_map.remove(id);
+                    }
+                }
+                _ => {
+                    ledger.errors.fetch_add(due, Ordering::Relaxed);
+                    let mut sent_map = ledger.sent.lock();
+                    for id in &ids {
+                        sent_map.remove(id);
+                    }
+                }
+            }
+        }
+        next_tick += TICK;
+        let now = Instant::now();
+        if next_tick < now {
+            next_tick = now;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_tick.into()) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Follows node `api`'s verified stream and records, per committed sampled
+/// transaction, its latency, and per second how many transactions committed.
+pub async fn observe_stream(
+    api: SocketAddr,
+    committee: Arc<ordo_types::Committee>,
+    ledger: Arc<Ledger>,
+    height: Arc<AtomicU64>,
+    committed_at: Arc<Mutex<Vec<(Instant, u64)>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut follower = ordo_client::Follower::new(ordo_client::FollowerConfig {
+        nodes: vec![api],
+        committee,
+        from: 1,
+        namespace: None,
+        retry: Duration::from_millis(200),
+    });
+    loop {
+        let block = tokio::select! {
+            b = follower.next() => b,
+            _ = stop.changed() => return,
+        };
+        let Ok(block) = block else {
+            continue;
+        };
+        let now = Instant::now();
+        let mut count = 0u64;
+        for tx in block.transactions() {
+            count += 1;
+            if let Some(id) = tx
+                .payload
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+            {
+                ledger.record_committed(id, now);
+            }
+        }
+        committed_at.lock().push((now, count));
+        height.store(block.height(), Ordering::Relaxed);
+    }
+}

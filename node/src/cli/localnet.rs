@@ -38,11 +38,11 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-struct Children(Vec<Child>);
+pub(super) struct Children(pub(super) Vec<Child>);
 
 impl Children {
     /// SIGTERM, a grace period, then SIGKILL.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         for child in &self.0 {
             let _ = Command::new("kill")
                 .args(["-TERM", &child.id().to_string()])
@@ -120,7 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-fn spawn_node(exe: &Path, dir: &Path, i: usize) -> anyhow::Result<Child> {
+pub(super) fn spawn_node(exe: &Path, dir: &Path, i: usize) -> anyhow::Result<Child> {
     let log = std::fs::File::create(dir.join(format!("node-{i}.log")))?;
     Command::new(exe)
         .args(["run", "--config"])
@@ -131,7 +131,7 @@ fn spawn_node(exe: &Path, dir: &Path, i: usize) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot start node {i}"))
 }
 
-async fn wait_healthy(
+pub(super) async fn wait_healthy(
     apis: &[SocketAddr],
     dir: &Path,
     children: &mut Children,

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::logging::{self, LogFormat};
 
+mod bench;
 mod keygen;
 mod localnet;
 mod run;
@@ -34,6 +35,9 @@ enum Command {
     /// Run n nodes on loopback as child processes, with optional load, a
     /// live progress line and a summary.
     Localnet(localnet::Args),
+    /// The end-to-end benchmark: n fresh nodes, open-loop load, held TPS,
+    /// latency percentiles and resource use as JSON.
+    Bench(bench::Args),
     /// Deterministic simulations of the consensus core (seeded scenarios,
     /// faults, Byzantine nodes).
     #[command(subcommand)]
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Testnet(args) => testnet::run(args),
         Command::Run(args) => run::run(args),
         Command::Localnet(args) => localnet::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Sim(command) => match ordo_sim::cli::execute(command) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
