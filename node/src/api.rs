@@ -243,33 +243,6 @@ pub fn split_chunk(body: &Bytes) -> Result<Vec<Bytes>, String> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chunk(txs: &[&[u8]]) -> Bytes {
-        let mut out = Vec::new();
-        for tx in txs {
-            out.extend_from_slice(&(tx.len() as u32).to_be_bytes());
-            out.extend_from_slice(tx);
-        }
-        Bytes::from(out)
-    }
-
-    #[test]
-    fn chunks_split_and_malformed_ones_are_refused() {
-        assert_eq!(
-            split_chunk(&chunk(&[b"a", b"bc"])).unwrap(),
-            vec![Bytes::from("a"), Bytes::from("bc")]
-        );
-        assert!(split_chunk(&Bytes::new()).is_err());
-        assert!(split_chunk(&Bytes::from(vec![0, 0, 0])).is_err());
-        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 9, 1])).is_err());
-        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 0])).is_err());
-        assert!(split_chunk(&Bytes::from(vec![255, 255, 255, 255, 1])).is_err());
-    }
-}
-
 /// `GET /v1/status`.
 async fn status(State(state): State<ApiState>) -> Json<serde_json::Value> {
     let s = &state.shared;
@@ -382,5 +355,32 @@ async fn healthz(State(state): State<ApiState>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "storage failed\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(txs: &[&[u8]]) -> Bytes {
+        let mut out = Vec::new();
+        for tx in txs {
+            out.extend_from_slice(&(tx.len() as u32).to_be_bytes());
+            out.extend_from_slice(tx);
+        }
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn chunks_split_and_malformed_ones_are_refused() {
+        assert_eq!(
+            split_chunk(&chunk(&[b"a", b"bc"])).unwrap(),
+            vec![Bytes::from("a"), Bytes::from("bc")]
+        );
+        assert!(split_chunk(&Bytes::new()).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 9, 1])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![0, 0, 0, 0])).is_err());
+        assert!(split_chunk(&Bytes::from(vec![255, 255, 255, 255, 1])).is_err());
     }
 }

@@ -194,28 +194,6 @@ pub async fn observe(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_over_a_window() {
-        let ledger = Ledger::default();
-        let t0 = Instant::now();
-        for (id, ms) in [(1u64, 10u64), (2, 20), (3, 30), (4, 40)] {
-            ledger.record_sent(id, t0);
-            ledger.record_committed(id, t0 + Duration::from_millis(ms));
-        }
-        assert_eq!(ledger.percentiles(0, &[0.5, 1.0]), vec![Some(30), Some(40)]);
-        assert_eq!(ledger.percentiles(2, &[0.0]), vec![Some(30)]);
-        assert_eq!(ledger.percentiles(9, &[0.5]), vec![None]);
-        // Unknown ids (not sent by us) are ignored.
-        ledger.record_committed(99, t0);
-        assert_eq!(ledger.observed(), 4);
-        assert_eq!(make_tx(7, 4).len(), 8);
-    }
-}
-
 /// Submits `rate` transactions a second to `api` in chunks through
 /// `POST /v1/transactions/batch`, open loop: every `tick` it sends what the
 /// schedule says is due (capped per chunk), whatever happened to the last
@@ -259,7 +237,7 @@ pub async fn drive_chunks(
                 body.extend_from_slice(&(tx.len() as u32).to_be_bytes());
                 body.extend_from_slice(&tx);
                 ids.push(id);
-                if id % sample_every.max(1) == 0 {
+                if id.is_multiple_of(sample_every.max(1)) {
                     ledger.record_sent(id, at);
                 }
                 id += id_stride;
@@ -343,5 +321,27 @@ pub async fn observe_stream(
         }
         committed_at.lock().push((now, count));
         height.store(block.height(), Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_over_a_window() {
+        let ledger = Ledger::default();
+        let t0 = Instant::now();
+        for (id, ms) in [(1u64, 10u64), (2, 20), (3, 30), (4, 40)] {
+            ledger.record_sent(id, t0);
+            ledger.record_committed(id, t0 + Duration::from_millis(ms));
+        }
+        assert_eq!(ledger.percentiles(0, &[0.5, 1.0]), vec![Some(30), Some(40)]);
+        assert_eq!(ledger.percentiles(2, &[0.0]), vec![Some(30)]);
+        assert_eq!(ledger.percentiles(9, &[0.5]), vec![None]);
+        // Unknown ids (not sent by us) are ignored.
+        ledger.record_committed(99, t0);
+        assert_eq!(ledger.observed(), 4);
+        assert_eq!(make_tx(7, 4).len(), 8);
     }
 }
