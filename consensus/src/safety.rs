@@ -24,6 +24,11 @@ pub struct SafetyData {
     /// The highest view of a QC this node has seen (the 2-chain lock): any
     /// timeout it signs carries a QC at least this high.
     pub highest_qc_view: View,
+    /// The QC whose view is `highest_qc_view` (`None` only while the lock is
+    /// the genesis QC, or in data written before this field existed). A
+    /// restarted node resumes from it, so that it can still sign a timeout
+    /// that respects its lock, and extend the block it certifies.
+    pub highest_qc: Option<QuorumCert>,
     /// The highest view this node timed out in.
     pub highest_timeout_view: View,
     /// The last vote signed, re-sent as is if asked for the same view.
@@ -92,9 +97,14 @@ impl SafetyRules {
     }
 
     /// **Lock update.** `highest_qc_view := max(highest_qc_view, qc.view)`
-    /// for every valid QC observed. It is persisted with the next signature.
-    pub fn observe_qc(&mut self, qc_view: View) {
-        self.data.highest_qc_view = self.data.highest_qc_view.max(qc_view);
+    /// for every valid QC observed; when the view rises, `highest_qc := qc`
+    /// (the lock's view and object always match). The caller has verified
+    /// `qc`. It is persisted with the next signature.
+    pub fn observe_qc(&mut self, qc: &QuorumCert) {
+        if qc.view > self.data.highest_qc_view {
+            self.data.highest_qc_view = qc.view;
+            self.data.highest_qc = Some(qc.clone());
+        }
     }
 
     /// **Vote rule.** Vote for block `B` only if
@@ -133,7 +143,7 @@ impl SafetyRules {
     fn sign_vote(&mut self, block: &Block) -> Result<Signed<Vote>, Refusal> {
         let view = block.view();
         let digest = block.digest();
-        self.observe_qc(block.parent_qc.view);
+        self.observe_qc(&block.parent_qc);
         self.data.last_voted_view = self.data.last_voted_view.max(view);
         let vote = Vote {
             view,
@@ -198,7 +208,7 @@ impl SafetyRules {
         if view != high_qc.view + 1 && !after_tc {
             return Err(Refusal::TimeoutNotJustified { view });
         }
-        self.observe_qc(high_qc.view);
+        self.observe_qc(high_qc);
         self.data.last_voted_view = view;
         self.data.highest_timeout_view = self.data.highest_timeout_view.max(view);
         let timeout = Timeout {

@@ -138,6 +138,9 @@ struct Host {
     links: Option<Vec<bool>>,
     persisted: Option<SafetyData>,
     prev_persisted: Option<SafetyData>,
+    /// Blocks persisted before voting (`Action::PersistBlock`), pruned at
+    /// or below the last committed view.
+    persisted_blocks: Vec<Block>,
     last_committed: Option<Box<CommittedBlock>>,
     clock: Clock,
     down_since_us: Option<u64>,
@@ -471,6 +474,7 @@ impl<'a> Sim<'a> {
                     let h = &mut self.hosts[host];
                     h.prev_persisted = h.persisted.replace(data);
                 }
+                Action::PersistBlock(block) => self.hosts[host].persisted_blocks.push(*block),
                 Action::FetchBlock { digest, from } => {
                     self.transmit(host, Some(from), Message::BlockRequest(digest))
                 }
@@ -480,7 +484,10 @@ impl<'a> Sim<'a> {
                         let node = h.node;
                         self.checker.on_commit(node, &block, self.now_us);
                     }
-                    self.hosts[host].last_committed = Some(block);
+                    let h = &mut self.hosts[host];
+                    let root_view = block.block.view();
+                    h.persisted_blocks.retain(|b| b.view() > root_view);
+                    h.last_committed = Some(block);
                 }
                 Action::Misbehaviour { peer, .. } => {
                     self.net.misbehaviour_reports += 1;
@@ -607,8 +614,10 @@ impl<'a> Sim<'a> {
     }
 
     /// Restarts from what storage holds: the persisted safety data (minus
-    /// the last write if `torn`) and the last committed block, whose
-    /// certificate's QC becomes the high QC.
+    /// the last write if `torn`), the last committed block, whose
+    /// certificate's QC becomes the high QC, and the blocks persisted before
+    /// voting above it. A torn write loses only the safety data: the block
+    /// written just before it stays (a harmless extra block).
     fn restart(&mut self, host: usize, torn: bool) {
         if self.up(host) {
             return;
@@ -626,16 +635,24 @@ impl<'a> Sim<'a> {
             h.persisted = h.prev_persisted.take();
         }
         let safety = h.persisted.clone().unwrap_or_default();
+        let root_view = h.last_committed.as_ref().map_or(0, |c| c.block.view());
+        let blocks: Vec<Block> = h
+            .persisted_blocks
+            .iter()
+            .filter(|b| b.view() > root_view)
+            .cloned()
+            .collect();
         let recovery = match &h.last_committed {
             Some(last) => Recovery {
                 safety,
                 root: last.block.clone(),
                 high_qc: last.cert.qc.clone(),
                 high_tc: None,
-                blocks: Vec::new(),
+                blocks,
             },
             None => Recovery {
                 safety,
+                blocks,
                 ..Recovery::genesis(&self.committee)
             },
         };
@@ -801,6 +818,7 @@ impl Host {
             links: None,
             persisted: None,
             prev_persisted: None,
+            persisted_blocks: Vec::new(),
             last_committed: None,
             clock,
             down_since_us: None,
