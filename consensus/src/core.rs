@@ -129,9 +129,9 @@ impl Core {
             .min(config.base_timeout_ms / 4)
             .max(1);
         // The highest certificates storage proves: the lock's QC (else a
-        // restarted node could never time out above its lock), and the QCs
-        // and TCs carried by the blocks it voted for. All were verified
-        // before they were stored.
+        // restarted node could never time out above its lock), the TC of its
+        // last timeouts, and the QCs and TCs carried by the blocks it voted
+        // for. All were verified before they were stored.
         let mut high_qc = recovery.high_qc;
         let mut high_tc = recovery.high_tc;
         let stored_qcs =
@@ -147,7 +147,8 @@ impl Core {
                 high_qc = qc.clone();
             }
         }
-        for tc in recovery.blocks.iter().filter_map(|b| b.tc.as_ref()) {
+        let stored_tcs = recovery.safety.highest_tc.iter();
+        for tc in stored_tcs.chain(recovery.blocks.iter().filter_map(|b| b.tc.as_ref())) {
             if high_tc.as_ref().is_none_or(|h| tc.view > h.view) {
                 high_tc = Some(tc.clone());
             }

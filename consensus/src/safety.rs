@@ -31,6 +31,12 @@ pub struct SafetyData {
     pub highest_qc: Option<QuorumCert>,
     /// The highest view this node timed out in.
     pub highest_timeout_view: View,
+    /// The highest TC this node held when it signed a timeout (the one that
+    /// justified a timeout right after a TC). A restarted node resumes after
+    /// it: if a quorum timed out after a TC and then all restarted, nobody
+    /// could rebuild that TC, and their stored timeouts are for the view
+    /// after it.
+    pub highest_tc: Option<TimeoutCert>,
     /// The last vote signed, re-sent as is if asked for the same view.
     pub last_vote: Option<Vote>,
     /// The last timeout signed, re-sent as is for the same view.
@@ -179,7 +185,8 @@ impl SafetyRules {
     /// 3. `view == high_qc.view + 1` or `view == high_tc.view + 1` (the view
     ///    was entered legitimately).
     ///
-    /// Afterwards `last_voted_view >= view`: the node never votes in `view`.
+    /// Afterwards `last_voted_view >= view`: the node never votes in `view`;
+    /// `highest_tc` keeps `high_tc` if it is higher.
     /// A timeout already signed for `view` is returned as is.
     pub fn timeout(
         &mut self,
@@ -209,6 +216,16 @@ impl SafetyRules {
             return Err(Refusal::TimeoutNotJustified { view });
         }
         self.observe_qc(high_qc);
+        if let Some(tc) = high_tc {
+            if self
+                .data
+                .highest_tc
+                .as_ref()
+                .is_none_or(|h| tc.view > h.view)
+            {
+                self.data.highest_tc = Some(tc.clone());
+            }
+        }
         self.data.last_voted_view = view;
         self.data.highest_timeout_view = self.data.highest_timeout_view.max(view);
         let timeout = Timeout {

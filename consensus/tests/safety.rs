@@ -300,7 +300,8 @@ fn observed_qc_raises_the_lock_only_upwards() {
 }
 
 /// Signing keeps the lock's QC object with its view, in the data to
-/// persist: a vote stores the block's QC, a timeout the QC it carries.
+/// persist: a vote stores the block's QC, a timeout the QC it carries (and
+/// the TC it follows).
 #[test]
 fn signatures_persist_the_lock_qc_object() {
     let c = chain();
@@ -313,6 +314,13 @@ fn signatures_persist_the_lock_qc_object() {
     };
     assert_eq!(persist.highest_qc_view, 2);
     assert_eq!(persist.highest_qc.as_ref(), Some(&c.qc2));
+    assert_eq!(persist.highest_tc, None);
+    // A timeout right after a TC keeps the TC, so that a restarted node can
+    // resume in the view its stored timeout is for.
+    let Ok(Signed::New { persist, .. }) = r.timeout(4, &c.qc2, Some(&c.tc3)) else {
+        panic!("timeout after TC3 refused");
+    };
+    assert_eq!(persist.highest_tc.as_ref(), Some(&c.tc3));
     // Genesis (view 0) is the default lock and needs no object.
     assert_eq!(voted(&c, &c.b1).highest_qc, None);
 }

@@ -6,7 +6,7 @@
 //! hasher: the resulting trace hash is the run's fingerprint.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use ordo_consensus::{
     Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, RoundRobin, SafetyData,
     Timer,
 };
-use ordo_types::{codec, Committee, Keypair, NodeIndex};
+use ordo_types::{codec, Committee, Digest, Keypair, NodeIndex};
 
 use crate::byzantine::Byzantine;
 use crate::checker::{short, Checker, ItemState};
@@ -141,6 +141,10 @@ struct Host {
     /// Blocks persisted before voting (`Action::PersistBlock`), pruned at
     /// or below the last committed view.
     persisted_blocks: Vec<Block>,
+    /// Every block this host committed, by digest: the node's block store,
+    /// from which an honest host answers a `BlockRequest` its core cannot
+    /// (the node's catch-up from storage).
+    stored_commits: HashMap<Digest, Block>,
     last_committed: Option<Box<CommittedBlock>>,
     clock: Clock,
     down_since_us: Option<u64>,
@@ -394,6 +398,13 @@ impl<'a> Sim<'a> {
                 self.trace(host, 1, &[&from.to_le_bytes(), &digest], || {
                     format!("<- n{from} {}", describe(&message))
                 });
+                if let Message::BlockRequest(digest) = &*message {
+                    if let Some(block) = self.from_storage(host, digest) {
+                        let response = Message::BlockResponse(Box::new(block));
+                        self.transmit(host, Some(from), response);
+                        return;
+                    }
+                }
                 let message = Rc::try_unwrap(message).unwrap_or_else(|rc| (*rc).clone());
                 self.handle(host, Event::Message { from, message });
             }
@@ -431,6 +442,18 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+    }
+
+    /// A committed block an honest host's core no longer holds in memory
+    /// (a restart empties its window of recent blocks) but its storage does.
+    /// Without this, a node that lagged behind a restart of every holder of
+    /// a committed block could never fetch it.
+    fn from_storage(&self, host: usize, digest: &Digest) -> Option<Block> {
+        let h = &self.hosts[host];
+        if !h.honest() || h.core.as_ref()?.block(digest).is_some() {
+            return None;
+        }
+        h.stored_commits.get(digest).cloned()
     }
 
     fn handle(&mut self, host: usize, event: Event) {
@@ -487,6 +510,8 @@ impl<'a> Sim<'a> {
                     let h = &mut self.hosts[host];
                     let root_view = block.block.view();
                     h.persisted_blocks.retain(|b| b.view() > root_view);
+                    h.stored_commits
+                        .insert(block.block.digest(), block.block.clone());
                     h.last_committed = Some(block);
                 }
                 Action::Misbehaviour { peer, .. } => {
@@ -819,6 +844,7 @@ impl Host {
             persisted: None,
             prev_persisted: None,
             persisted_blocks: Vec::new(),
+            stored_commits: HashMap::new(),
             last_committed: None,
             clock,
             down_since_us: None,
