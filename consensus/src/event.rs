@@ -29,7 +29,12 @@ pub enum Event {
 /// Something the host must do, in order. A [`Action::Persist`] or
 /// [`Action::PersistBlock`] must be durable before any later action of the
 /// same batch is executed.
+///
+/// `Persist` carries the safety data inline (with the lock's QC and the
+/// last TC it is larger than the other variants); one per signature, so
+/// the size difference does not matter.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Send {
         to: NodeIndex,

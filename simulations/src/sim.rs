@@ -399,7 +399,7 @@ impl<'a> Sim<'a> {
                     format!("<- n{from} {}", describe(&message))
                 });
                 if let Message::BlockRequest(digest) = &*message {
-                    if let Some(block) = self.from_storage(host, digest) {
+                    if let Some(block) = self.stored_commit(host, digest) {
                         let response = Message::BlockResponse(Box::new(block));
                         self.transmit(host, Some(from), response);
                         return;
@@ -448,7 +448,7 @@ impl<'a> Sim<'a> {
     /// (a restart empties its window of recent blocks) but its storage does.
     /// Without this, a node that lagged behind a restart of every holder of
     /// a committed block could never fetch it.
-    fn from_storage(&self, host: usize, digest: &Digest) -> Option<Block> {
+    fn stored_commit(&self, host: usize, digest: &Digest) -> Option<Block> {
         let h = &self.hosts[host];
         if !h.honest() || h.core.as_ref()?.block(digest).is_some() {
             return None;
