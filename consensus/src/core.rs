@@ -128,6 +128,31 @@ impl Core {
             .idle_block_interval_ms
             .min(config.base_timeout_ms / 4)
             .max(1);
+        // The highest certificates storage proves: the lock's QC (else a
+        // restarted node could never time out above its lock), the TC of its
+        // last timeouts, and the QCs and TCs carried by the blocks it voted
+        // for. All were verified before they were stored.
+        let mut high_qc = recovery.high_qc;
+        let mut high_tc = recovery.high_tc;
+        let stored_qcs =
+            recovery
+                .safety
+                .highest_qc
+                .iter()
+                .chain(recovery.blocks.iter().flat_map(|b| {
+                    std::iter::once(&b.parent_qc).chain(b.tc.iter().map(|tc| &tc.high_qc))
+                }));
+        for qc in stored_qcs {
+            if qc.view > high_qc.view {
+                high_qc = qc.clone();
+            }
+        }
+        let stored_tcs = recovery.safety.highest_tc.iter();
+        for tc in stored_tcs.chain(recovery.blocks.iter().filter_map(|b| b.tc.as_ref())) {
+            if high_tc.as_ref().is_none_or(|h| tc.view > h.view) {
+                high_tc = Some(tc.clone());
+            }
+        }
         let mut safety = SafetyRules::new(me, keypair.clone(), recovery.safety);
         if config.test_only_break_vote_rule {
             safety.test_only_break_vote_rule();
@@ -136,16 +161,13 @@ impl Core {
         let mut blocks = recovery.blocks;
         blocks.sort_by_key(|b| b.view());
         for block in blocks {
-            // Stored blocks were validated before they were stored.
+            // Stored blocks were validated before they were stored. A block
+            // whose parent is missing waits as an orphan; stale ones drop.
             let _ = tree.insert(block);
         }
-        let view = recovery
-            .high_qc
-            .view
-            .max(recovery.high_tc.as_ref().map_or(0, |tc| tc.view))
-            + 1;
+        let view = high_qc.view.max(high_tc.as_ref().map_or(0, |tc| tc.view)) + 1;
         let mut verified_qcs = HashSet::new();
-        verified_qcs.insert((recovery.high_qc.view, recovery.high_qc.block));
+        verified_qcs.insert((high_qc.view, high_qc.block));
         Core {
             config,
             committee,
@@ -158,8 +180,8 @@ impl Core {
             votes: VoteAggregator::default(),
             timeouts: TimeoutAggregator::default(),
             view,
-            high_qc: recovery.high_qc,
-            high_tc: recovery.high_tc,
+            high_qc,
+            high_tc,
             verified_qcs,
             proposed_view: 0,
             view_deadline_ms: 0,
@@ -564,7 +586,7 @@ impl Core {
     fn process_qc(&mut self, qc: QuorumCert) {
         self.commit_via(&qc);
         if qc.view > self.high_qc.view {
-            self.safety.observe_qc(qc.view);
+            self.safety.observe_qc(&qc);
             self.high_qc = qc;
         }
         let next = self.high_qc.view + 1;
@@ -689,6 +711,15 @@ impl Core {
                 self.out.push(Action::Broadcast {
                     message: Message::Qc(Box::new(self.high_qc.clone())),
                 });
+                // Also re-send the timeout it signed last (a stored
+                // signature, nothing new): if a quorum restarted together,
+                // nobody is ahead to help, and their stored timeouts
+                // rebuild the TC they all lost.
+                if let Some(timeout) = self.safety.data().last_timeout.clone() {
+                    if timeout.view > self.view {
+                        self.broadcast(Message::Timeout(Box::new(timeout)));
+                    }
+                }
             }
         }
         self.schedule_view_timer();
@@ -828,6 +859,9 @@ impl Core {
         match self.safety.vote(block) {
             Ok(Signed::New { message, persist }) => {
                 self.stats.votes += 1;
+                // The block first: a QC may certify it while this node and
+                // every other holder are down (more than f crashes).
+                self.out.push(Action::PersistBlock(Box::new(block.clone())));
                 self.out.push(Action::Persist(persist));
                 self.send(next_leader, Message::Vote(message));
             }

@@ -2,7 +2,7 @@
 
 use ordo_types::{Digest, NodeIndex};
 
-use crate::messages::{CommittedBlock, Message, PayloadItem, View};
+use crate::messages::{Block, CommittedBlock, Message, PayloadItem, View};
 use crate::safety::SafetyData;
 use crate::Fault;
 
@@ -26,9 +26,15 @@ pub enum Event {
     PayloadAvailable(Vec<PayloadItem>),
 }
 
-/// Something the host must do, in order. A [`Action::Persist`] must be
-/// durable before any later action of the same batch is executed.
+/// Something the host must do, in order. A [`Action::Persist`] or
+/// [`Action::PersistBlock`] must be durable before any later action of the
+/// same batch is executed.
+///
+/// `Persist` carries the safety data inline (with the lock's QC and the
+/// last TC it is larger than the other variants); one per signature, so
+/// the size difference does not matter.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Action {
     Send {
         to: NodeIndex,
@@ -46,6 +52,15 @@ pub enum Action {
     },
     /// Make this safety data durable before executing the next action.
     Persist(SafetyData),
+    /// Make this block durable before executing the next action, like
+    /// [`Action::Persist`]. The core emits it for every block it is about to
+    /// vote for (its own proposals included), just before the `Persist` of
+    /// that vote, so one fsync can cover both. On restart the host passes
+    /// the stored blocks above the committed root back in
+    /// [`crate::Recovery::blocks`] (any order): they may be the only copies
+    /// of certified blocks if more than f nodes crashed together. The host
+    /// may delete stored blocks at or below the committed root's view.
+    PersistBlock(Box<Block>),
     /// Ask `from` for a block this node misses (sent as a
     /// `Message::BlockRequest`; listed separately so hosts can also serve
     /// it from storage or count it).

@@ -24,8 +24,19 @@ pub struct SafetyData {
     /// The highest view of a QC this node has seen (the 2-chain lock): any
     /// timeout it signs carries a QC at least this high.
     pub highest_qc_view: View,
+    /// The QC whose view is `highest_qc_view` (`None` only while the lock is
+    /// the genesis QC, or in data written before this field existed). A
+    /// restarted node resumes from it, so that it can still sign a timeout
+    /// that respects its lock, and extend the block it certifies.
+    pub highest_qc: Option<QuorumCert>,
     /// The highest view this node timed out in.
     pub highest_timeout_view: View,
+    /// The highest TC this node held when it signed a timeout (the one that
+    /// justified a timeout right after a TC). A restarted node resumes after
+    /// it: if a quorum timed out after a TC and then all restarted, nobody
+    /// could rebuild that TC, and their stored timeouts are for the view
+    /// after it.
+    pub highest_tc: Option<TimeoutCert>,
     /// The last vote signed, re-sent as is if asked for the same view.
     pub last_vote: Option<Vote>,
     /// The last timeout signed, re-sent as is for the same view.
@@ -92,9 +103,14 @@ impl SafetyRules {
     }
 
     /// **Lock update.** `highest_qc_view := max(highest_qc_view, qc.view)`
-    /// for every valid QC observed. It is persisted with the next signature.
-    pub fn observe_qc(&mut self, qc_view: View) {
-        self.data.highest_qc_view = self.data.highest_qc_view.max(qc_view);
+    /// for every valid QC observed; when the view rises, `highest_qc := qc`
+    /// (the lock's view and object always match). The caller has verified
+    /// `qc`. It is persisted with the next signature.
+    pub fn observe_qc(&mut self, qc: &QuorumCert) {
+        if qc.view > self.data.highest_qc_view {
+            self.data.highest_qc_view = qc.view;
+            self.data.highest_qc = Some(qc.clone());
+        }
     }
 
     /// **Vote rule.** Vote for block `B` only if
@@ -133,7 +149,7 @@ impl SafetyRules {
     fn sign_vote(&mut self, block: &Block) -> Result<Signed<Vote>, Refusal> {
         let view = block.view();
         let digest = block.digest();
-        self.observe_qc(block.parent_qc.view);
+        self.observe_qc(&block.parent_qc);
         self.data.last_voted_view = self.data.last_voted_view.max(view);
         let vote = Vote {
             view,
@@ -169,7 +185,8 @@ impl SafetyRules {
     /// 3. `view == high_qc.view + 1` or `view == high_tc.view + 1` (the view
     ///    was entered legitimately).
     ///
-    /// Afterwards `last_voted_view >= view`: the node never votes in `view`.
+    /// Afterwards `last_voted_view >= view`: the node never votes in `view`;
+    /// `highest_tc` keeps `high_tc` if it is higher.
     /// A timeout already signed for `view` is returned as is.
     pub fn timeout(
         &mut self,
@@ -198,7 +215,17 @@ impl SafetyRules {
         if view != high_qc.view + 1 && !after_tc {
             return Err(Refusal::TimeoutNotJustified { view });
         }
-        self.observe_qc(high_qc.view);
+        self.observe_qc(high_qc);
+        if let Some(tc) = high_tc {
+            if self
+                .data
+                .highest_tc
+                .as_ref()
+                .is_none_or(|h| tc.view > h.view)
+            {
+                self.data.highest_tc = Some(tc.clone());
+            }
+        }
         self.data.last_voted_view = view;
         self.data.highest_timeout_view = self.data.highest_timeout_view.max(view);
         let timeout = Timeout {

@@ -14,7 +14,7 @@ use ordo_types::{Committee, Keypair, NodeIndex};
 use crate::core::{Core, Recovery};
 use crate::event::{Action, Event, Timer};
 use crate::leader::RoundRobin;
-use crate::messages::{CommittedBlock, Message, PayloadItem};
+use crate::messages::{Block, CommittedBlock, Message, PayloadItem};
 use crate::safety::SafetyData;
 use crate::{Config, Fault};
 
@@ -44,6 +44,9 @@ pub struct Cluster {
     /// Nodes that receive but never send (a silent leader).
     muted: Vec<bool>,
     persisted: Vec<SafetyData>,
+    /// Blocks each node persisted before voting (`Action::PersistBlock`),
+    /// pruned at or below its committed root's view.
+    persisted_blocks: Vec<Vec<Block>>,
     committed: Vec<Vec<CommittedBlock>>,
     faults: Vec<(NodeIndex, NodeIndex, Fault)>,
     queue: BinaryHeap<Reverse<(u64, u64)>>,
@@ -70,6 +73,7 @@ impl Cluster {
             crashed: vec![false; n],
             muted: vec![false; n],
             persisted: vec![SafetyData::default(); n],
+            persisted_blocks: vec![Vec::new(); n],
             committed: vec![Vec::new(); n],
             faults: Vec::new(),
             queue: BinaryHeap::new(),
@@ -146,21 +150,31 @@ impl Cluster {
         self.muted[usize::from(node)] = true;
     }
 
-    /// Restarts a crashed node from its persisted safety data and what
-    /// storage would hold: its committed prefix, with the QC of the last
-    /// commit as its high QC, and no uncommitted blocks (it fetches them).
+    /// Restarts a crashed node from what storage would hold: its persisted
+    /// safety data (with the lock's QC), its committed prefix with the QC of
+    /// the last commit, and the blocks it persisted before voting above that
+    /// commit (in storage order; the core sorts them). It fetches the rest.
     pub fn restart(&mut self, node: NodeIndex) {
         let i = usize::from(node);
+        let safety = self.persisted[i].clone();
         let recovery = match self.committed[i].last() {
-            Some(last) => Recovery {
-                safety: self.persisted[i].clone(),
-                root: last.block.clone(),
-                high_qc: last.cert.qc.clone(),
-                high_tc: None,
-                blocks: Vec::new(),
-            },
+            Some(last) => {
+                let root_view = last.block.view();
+                Recovery {
+                    safety,
+                    root: last.block.clone(),
+                    high_qc: last.cert.qc.clone(),
+                    high_tc: None,
+                    blocks: self.persisted_blocks[i]
+                        .iter()
+                        .filter(|b| b.view() > root_view)
+                        .cloned()
+                        .collect(),
+                }
+            }
             None => Recovery {
-                safety: self.persisted[i].clone(),
+                safety,
+                blocks: self.persisted_blocks[i].clone(),
                 ..Recovery::genesis(&self.committee)
             },
         };
@@ -265,6 +279,7 @@ impl Cluster {
                     self.enqueue(at_ms, Delivery::Timer { node, timer });
                 }
                 Action::Persist(data) => self.persisted[i] = data,
+                Action::PersistBlock(block) => self.persisted_blocks[i].push(*block),
                 Action::FetchBlock { digest, from } => {
                     self.transmit(node, from, Message::BlockRequest(digest));
                 }
@@ -280,6 +295,8 @@ impl Cluster {
                             panic!("node {i} output a bad commit certificate: {e}");
                         }
                     }
+                    let root_view = block.block.view();
+                    self.persisted_blocks[i].retain(|b| b.view() > root_view);
                     self.committed[i].push(*block);
                 }
                 Action::Misbehaviour { peer, fault } => self.faults.push((node, peer, fault)),

@@ -445,8 +445,12 @@ fn restarted_node_behind_its_last_voted_view_catches_up() {
             }
         }
     }
-    let safety = persisted.expect("timed out");
+    let mut safety = persisted.expect("timed out");
     assert_eq!(safety.last_voted_view, 3);
+    // Without the TC of its last timeout (data written before
+    // `SafetyData::highest_tc`; with it, the node resumes in view 3).
+    assert_eq!(safety.highest_tc.as_ref().map(|tc| tc.view), Some(2));
+    safety.highest_tc = None;
 
     let mut restarted = f.core_from(
         3,

@@ -284,10 +284,45 @@ fn timeout_rules() {
 fn observed_qc_raises_the_lock_only_upwards() {
     let c = chain();
     let mut r = rules(&c, SafetyData::default());
-    r.observe_qc(c.qc2.view);
-    r.observe_qc(c.qc1.view);
+    assert_eq!(r.data().highest_qc, None);
+    r.observe_qc(&c.qc1);
+    assert_eq!(r.data().highest_qc_view, 1);
+    assert_eq!(r.data().highest_qc.as_ref(), Some(&c.qc1));
+    r.observe_qc(&c.qc2);
+    r.observe_qc(&c.qc1);
     assert_eq!(r.data().highest_qc_view, 2);
+    assert_eq!(
+        r.data().highest_qc.as_ref(),
+        Some(&c.qc2),
+        "the lock's QC object follows its view"
+    );
     assert_eq!(c.b1.view(), 1);
+}
+
+/// Signing keeps the lock's QC object with its view, in the data to
+/// persist: a vote stores the block's QC, a timeout the QC it carries (and
+/// the TC it follows).
+#[test]
+fn signatures_persist_the_lock_qc_object() {
+    let c = chain();
+    let after_vote = voted(&c, &c.b2);
+    assert_eq!(after_vote.highest_qc_view, 1);
+    assert_eq!(after_vote.highest_qc.as_ref(), Some(&c.qc1));
+    let mut r = rules(&c, after_vote);
+    let Ok(Signed::New { persist, .. }) = r.timeout(3, &c.qc2, None) else {
+        panic!("timeout refused");
+    };
+    assert_eq!(persist.highest_qc_view, 2);
+    assert_eq!(persist.highest_qc.as_ref(), Some(&c.qc2));
+    assert_eq!(persist.highest_tc, None);
+    // A timeout right after a TC keeps the TC, so that a restarted node can
+    // resume in the view its stored timeout is for.
+    let Ok(Signed::New { persist, .. }) = r.timeout(4, &c.qc2, Some(&c.tc3)) else {
+        panic!("timeout after TC3 refused");
+    };
+    assert_eq!(persist.highest_tc.as_ref(), Some(&c.tc3));
+    // Genesis (view 0) is the default lock and needs no object.
+    assert_eq!(voted(&c, &c.b1).highest_qc, None);
 }
 
 /// The test-only switch used by the simulator's negative control: with it,

@@ -71,7 +71,9 @@ fn committed_block_and_safety_data_round_trip() {
     let data = SafetyData {
         last_voted_view: 9,
         highest_qc_view: 8,
+        highest_qc: Some(f.qc(&b2)),
         highest_timeout_view: 7,
+        highest_tc: Some(f.tc(7, &[2], &f.qc(&b2))),
         last_vote: None,
         last_timeout: None,
     };

@@ -6,7 +6,7 @@
 //! hasher: the resulting trace hash is the run's fingerprint.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use ordo_consensus::{
     Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, RoundRobin, SafetyData,
     Timer,
 };
-use ordo_types::{codec, Committee, Keypair, NodeIndex};
+use ordo_types::{codec, Committee, Digest, Keypair, NodeIndex};
 
 use crate::byzantine::Byzantine;
 use crate::checker::{short, Checker, ItemState};
@@ -138,6 +138,13 @@ struct Host {
     links: Option<Vec<bool>>,
     persisted: Option<SafetyData>,
     prev_persisted: Option<SafetyData>,
+    /// Blocks persisted before voting (`Action::PersistBlock`), pruned at
+    /// or below the last committed view.
+    persisted_blocks: Vec<Block>,
+    /// Every block this host committed, by digest: the node's block store,
+    /// from which an honest host answers a `BlockRequest` its core cannot
+    /// (the node's catch-up from storage).
+    stored_commits: HashMap<Digest, Block>,
     last_committed: Option<Box<CommittedBlock>>,
     clock: Clock,
     down_since_us: Option<u64>,
@@ -391,6 +398,13 @@ impl<'a> Sim<'a> {
                 self.trace(host, 1, &[&from.to_le_bytes(), &digest], || {
                     format!("<- n{from} {}", describe(&message))
                 });
+                if let Message::BlockRequest(digest) = &*message {
+                    if let Some(block) = self.stored_commit(host, digest) {
+                        let response = Message::BlockResponse(Box::new(block));
+                        self.transmit(host, Some(from), response);
+                        return;
+                    }
+                }
                 let message = Rc::try_unwrap(message).unwrap_or_else(|rc| (*rc).clone());
                 self.handle(host, Event::Message { from, message });
             }
@@ -428,6 +442,18 @@ impl<'a> Sim<'a> {
                 }
             }
         }
+    }
+
+    /// A committed block an honest host's core no longer holds in memory
+    /// (a restart empties its window of recent blocks) but its storage does.
+    /// Without this, a node that lagged behind a restart of every holder of
+    /// a committed block could never fetch it.
+    fn stored_commit(&self, host: usize, digest: &Digest) -> Option<Block> {
+        let h = &self.hosts[host];
+        if !h.honest() || h.core.as_ref()?.block(digest).is_some() {
+            return None;
+        }
+        h.stored_commits.get(digest).cloned()
     }
 
     fn handle(&mut self, host: usize, event: Event) {
@@ -471,6 +497,7 @@ impl<'a> Sim<'a> {
                     let h = &mut self.hosts[host];
                     h.prev_persisted = h.persisted.replace(data);
                 }
+                Action::PersistBlock(block) => self.hosts[host].persisted_blocks.push(*block),
                 Action::FetchBlock { digest, from } => {
                     self.transmit(host, Some(from), Message::BlockRequest(digest))
                 }
@@ -480,7 +507,12 @@ impl<'a> Sim<'a> {
                         let node = h.node;
                         self.checker.on_commit(node, &block, self.now_us);
                     }
-                    self.hosts[host].last_committed = Some(block);
+                    let h = &mut self.hosts[host];
+                    let root_view = block.block.view();
+                    h.persisted_blocks.retain(|b| b.view() > root_view);
+                    h.stored_commits
+                        .insert(block.block.digest(), block.block.clone());
+                    h.last_committed = Some(block);
                 }
                 Action::Misbehaviour { peer, .. } => {
                     self.net.misbehaviour_reports += 1;
@@ -607,8 +639,10 @@ impl<'a> Sim<'a> {
     }
 
     /// Restarts from what storage holds: the persisted safety data (minus
-    /// the last write if `torn`) and the last committed block, whose
-    /// certificate's QC becomes the high QC.
+    /// the last write if `torn`), the last committed block, whose
+    /// certificate's QC becomes the high QC, and the blocks persisted before
+    /// voting above it. A torn write loses only the safety data: the block
+    /// written just before it stays (a harmless extra block).
     fn restart(&mut self, host: usize, torn: bool) {
         if self.up(host) {
             return;
@@ -626,16 +660,24 @@ impl<'a> Sim<'a> {
             h.persisted = h.prev_persisted.take();
         }
         let safety = h.persisted.clone().unwrap_or_default();
+        let root_view = h.last_committed.as_ref().map_or(0, |c| c.block.view());
+        let blocks: Vec<Block> = h
+            .persisted_blocks
+            .iter()
+            .filter(|b| b.view() > root_view)
+            .cloned()
+            .collect();
         let recovery = match &h.last_committed {
             Some(last) => Recovery {
                 safety,
                 root: last.block.clone(),
                 high_qc: last.cert.qc.clone(),
                 high_tc: None,
-                blocks: Vec::new(),
+                blocks,
             },
             None => Recovery {
                 safety,
+                blocks,
                 ..Recovery::genesis(&self.committee)
             },
         };
@@ -801,6 +843,8 @@ impl Host {
             links: None,
             persisted: None,
             prev_persisted: None,
+            persisted_blocks: Vec::new(),
+            stored_commits: HashMap::new(),
             last_committed: None,
             clock,
             down_since_us: None,

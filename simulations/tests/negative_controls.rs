@@ -127,18 +127,3 @@ fn torn_writes_are_caught_as_honest_equivocation_and_stay_within_f() {
     let double_votes: u64 = summary.reports.iter().map(|r| r.honest_double_votes).sum();
     assert!(double_votes > 0);
 }
-
-/// Known liveness failure beyond the fault model, kept as a record: with
-/// more than f nodes down at once, a certified block can be lost because
-/// restarts restore only safety data and the committed prefix. Run with
-/// `cargo test --release -p ordo-sim --test negative_controls -- --ignored`.
-#[test]
-#[ignore]
-fn crash_beyond_f_loses_a_certified_block_known_failure() {
-    let scenario = common::load("crash-beyond-f-n7");
-    let report = run_seed(&scenario, 7, &RunOptions::default());
-    assert_eq!(
-        report.violation.map(|v| v.kind),
-        Some(ViolationKind::Liveness)
-    );
-}

@@ -88,6 +88,26 @@ fn crash_restart_storm_n7_seed_3_regression() {
     run("crash-restart-storm-n7", 3..4);
 }
 
+/// More than f nodes down at once (up to 4 of 7). Was a known failure (39
+/// of 64 seeds stalled for good): a restart restored neither the lock's QC
+/// nor the certified blocks that only lived in memory. Fixed by
+/// `SafetyData::highest_qc` / `highest_tc` and `Action::PersistBlock`.
+#[test]
+fn crash_beyond_f_n7_recovers() {
+    run("crash-beyond-f-n7", SEEDS);
+}
+
+/// Regressions of the stall beyond f: seed 7 (the certified block lost
+/// with its holders), 39 and 59 (a lagging node could not fetch committed
+/// blocks every other node had restarted past), 198, 238 and 252 (a lost
+/// TC: a quorum's stored timeouts were for the view after it).
+#[test]
+fn crash_beyond_f_n7_regression_seeds() {
+    for seed in [7, 39, 59, 198, 238, 252] {
+        run("crash-beyond-f-n7", seed..seed + 1);
+    }
+}
+
 /// The n = 100 WAN scenario whose figures docs/simulation.md quotes. Slow
 /// in debug; run with
 /// `cargo test --release -p ordo-sim --test scenarios -- --ignored n100`.
