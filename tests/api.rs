@@ -1,6 +1,7 @@
 //! Bad input at every endpoint gets a 4xx with a JSON error code, and the
 //! node keeps serving.
 
+#![allow(clippy::type_complexity)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -149,6 +149,16 @@ impl ConsensusActor {
     async fn on_input(&mut self, input: ConsensusInput) {
         let now = self.clock.now_ms();
         let actions = match input {
+            ConsensusInput::Message {
+                from,
+                message: Message::BlockRequest(digest),
+            } if self.core.block(&digest).is_none() => {
+                // Older than the core's memory: serve it from storage.
+                if let Ok(Some(block)) = self.storage.block(&digest) {
+                    self.send(from, &Message::BlockResponse(Box::new(block)));
+                }
+                return;
+            }
             ConsensusInput::Message { from, message } => {
                 self.core.handle(now, Event::Message { from, message })
             }
@@ -197,15 +207,34 @@ impl ConsensusActor {
     /// the node as not voting until it is restarted on a working disk.
     async fn execute(&mut self, actions: Vec<Action>) {
         let mut blocked = self.shared.storage_failed();
-        for action in actions {
+        let mut actions = actions.into_iter().peekable();
+        while let Some(action) = actions.next() {
             match action {
-                Action::Persist(data) => {
+                Action::PersistBlock(_) | Action::Persist(_) => {
                     if blocked {
                         continue;
                     }
+                    // A voted block and the safety data of the vote go to
+                    // disk in one transaction (one fsync).
+                    let (block, data) = match action {
+                        Action::PersistBlock(block) => {
+                            let data = match actions.peek() {
+                                Some(Action::Persist(_)) => match actions.next() {
+                                    Some(Action::Persist(data)) => Some(data),
+                                    _ => None,
+                                },
+                                _ => None,
+                            };
+                            (Some(*block), data)
+                        }
+                        Action::Persist(data) => (None, Some(data)),
+                        _ => (None, None),
+                    };
                     let storage = self.storage.clone();
-                    let saved =
-                        tokio::task::spawn_blocking(move || storage.save_safety(&data)).await;
+                    let saved = tokio::task::spawn_blocking(move || {
+                        storage.save_vote(block.as_ref(), data.as_ref())
+                    })
+                    .await;
                     if let Err(e) = flatten(saved) {
                         tracing::error!(
                             "cannot persist safety data: {e}; this node stops voting until restarted with a working data dir"

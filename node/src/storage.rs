@@ -8,12 +8,13 @@
 //! | --- | --- | --- |
 //! | `meta` | name | safety data, pruning mark |
 //! | `committed` | height | committed block with its certificate |
+//! | `blocks` | digest | blocks this node voted for, and committed blocks (to serve fetches and recover) |
 //! | `batches` | digest | batch bytes |
 //! | `output` | height | the delivered block with its batches |
 
 use std::path::Path;
 
-use ordo_consensus::{CommittedBlock, Height, Recovery, SafetyData};
+use ordo_consensus::{Block, CommittedBlock, Height, Recovery, SafetyData};
 use ordo_types::codec::{decode, encode};
 use ordo_types::{Committee, Digest};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -23,6 +24,7 @@ use crate::output::OutputBlock;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COMMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("committed");
+const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
 
@@ -49,6 +51,7 @@ impl Storage {
         {
             txn.open_table(META)?;
             txn.open_table(COMMITTED)?;
+            txn.open_table(BLOCKS)?;
             txn.open_table(BATCHES)?;
             txn.open_table(OUTPUT)?;
         }
@@ -61,14 +64,31 @@ impl Storage {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }
 
-    /// Makes the safety data durable. Must return before the vote or
-    /// timeout it protects is sent.
-    pub fn save_safety(&self, data: &SafetyData) -> Result<()> {
-        let bytes = encode(data)?;
+    /// Makes a block this node is about to vote for durable, and with it
+    /// the safety data of that vote, in one transaction.
+    pub fn save_vote(&self, block: Option<&Block>, data: Option<&SafetyData>) -> Result<()> {
         let txn = self.db.begin_write()?;
-        txn.open_table(META)?.insert(SAFETY_KEY, bytes.as_slice())?;
+        if let Some(block) = block {
+            let bytes = encode(block)?;
+            txn.open_table(BLOCKS)?
+                .insert(block.digest().as_bytes().as_slice(), bytes.as_slice())?;
+        }
+        if let Some(data) = data {
+            let bytes = encode(data)?;
+            txn.open_table(META)?.insert(SAFETY_KEY, bytes.as_slice())?;
+        }
         txn.commit()?;
         Ok(())
+    }
+
+    /// A stored block by digest (voted for, or committed).
+    pub fn block(&self, digest: &Digest) -> Result<Option<Block>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let value = table.get(digest.as_bytes().as_slice())?;
+        value
+            .map(|v| decode(v.value()).map_err(Error::from))
+            .transpose()
     }
 
     pub fn load_safety(&self) -> Result<Option<SafetyData>> {
@@ -90,6 +110,7 @@ impl Storage {
         let txn = self.db.begin_write()?;
         {
             let mut committed = txn.open_table(COMMITTED)?;
+            let mut by_digest = txn.open_table(BLOCKS)?;
             for block in blocks {
                 let height = block.block.height();
                 if height != expected {
@@ -99,6 +120,10 @@ impl Storage {
                     )));
                 }
                 committed.insert(height, encode(block)?.as_slice())?;
+                by_digest.insert(
+                    block.block.digest().as_bytes().as_slice(),
+                    encode(&block.block)?.as_slice(),
+                )?;
                 expected += 1;
             }
         }
@@ -123,9 +148,9 @@ impl Storage {
             .transpose()
     }
 
-    /// What the consensus core resumes from: safety data, and the last
-    /// committed block as root with the QC that committed it. Uncommitted
-    /// blocks are not kept: the core fetches them from peers.
+    /// What the consensus core resumes from: safety data, the last committed
+    /// block as root with the QC that committed it, and the stored blocks
+    /// above the root (those this node voted for).
     pub fn recovery(&self, committee: &Committee) -> Result<Recovery> {
         let genesis = Recovery::genesis(committee);
         let safety = self.load_safety()?.unwrap_or_default();
@@ -134,12 +159,23 @@ impl Storage {
             Some(last) if tip > 0 => (last.block, last.cert.qc),
             _ => (genesis.root, genesis.high_qc),
         };
+        let root_view = root.view();
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let mut blocks = Vec::new();
+        for entry in table.iter()? {
+            let (_, value) = entry?;
+            let block: Block = decode(value.value())?;
+            if block.view() > root_view {
+                blocks.push(block);
+            }
+        }
         Ok(Recovery {
             safety,
             root,
             high_qc,
             high_tc: None,
-            blocks: Vec::new(),
+            blocks,
         })
     }
 
@@ -236,8 +272,10 @@ impl Storage {
             return Ok(());
         }
         let mut digests = Vec::new();
+        let mut block_digests = Vec::new();
         for height in from..below {
             if let Some(block) = self.committed(height)? {
+                block_digests.push(block.block.digest());
                 for item in &block.block.payload.items {
                     if let Ok(cert) = decode::<ordo_mempool::BatchCert>(item) {
                         digests.push(cert.batch);
@@ -254,6 +292,10 @@ impl Storage {
             let mut output = txn.open_table(OUTPUT)?;
             for height in from..below {
                 output.remove(height)?;
+            }
+            let mut blocks = txn.open_table(BLOCKS)?;
+            for digest in &block_digests {
+                blocks.remove(digest.as_bytes().as_slice())?;
             }
             let bytes = below.to_le_bytes();
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
@@ -308,7 +350,7 @@ mod tests {
         {
             let s = Storage::open(dir.path()).unwrap();
             assert_eq!(s.load_safety().unwrap(), None);
-            s.save_safety(&data).unwrap();
+            s.save_vote(None, Some(&data)).unwrap();
         }
         let s = Storage::open(dir.path()).unwrap();
         assert_eq!(s.load_safety().unwrap(), Some(data));
