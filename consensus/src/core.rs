@@ -38,7 +38,7 @@ pub trait PayloadRules: Send {
 const MAX_FETCHES: usize = 64;
 /// Keys of committed items remembered so the inclusion rule never demands
 /// an item committed a moment ago.
-const RECENTLY_COMMITTED: usize = 65_536;
+const RECENTLY_COMMITTED: usize = 4_096;
 /// Largest inclusion list carried (bytes).
 const MAX_LIST_BYTES: usize = 64 * 1024;
 
