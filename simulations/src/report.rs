@@ -167,8 +167,7 @@ impl Summary {
             .flat_map(|r| r.victim_samples.iter().copied())
             .unzip();
         let victim_pooled_ms = (!victims.is_empty()).then(|| Percentiles::of(&mut pooled_ms));
-        let victim_pooled_views =
-            (!victims.is_empty()).then(|| Percentiles::of(&mut pooled_views));
+        let victim_pooled_views = (!victims.is_empty()).then(|| Percentiles::of(&mut pooled_views));
         let sim_s = reports.iter().map(|r| r.sim_ms as f64 / 1e3).sum::<f64>();
         let wall_s = reports.iter().map(|r| r.wall_ms / 1e3).sum::<f64>();
         let failures = reports

@@ -32,8 +32,18 @@ fn assert_bounded(name: &str) {
     let t = s.victim_pooled_ms.unwrap();
     assert!(k.count > 100, "{name}: too few victim items\n{}", s.table());
     assert_eq!(s.victims_uncommitted, 0, "{name}\n{}", s.table());
-    assert!(k.max <= MAX_VICTIM_VIEWS, "{name}: K max {}\n{}", k.max, s.table());
-    assert!(t.max <= MAX_VICTIM_MS, "{name}: T max {}\n{}", t.max, s.table());
+    assert!(
+        k.max <= MAX_VICTIM_VIEWS,
+        "{name}: K max {}\n{}",
+        k.max,
+        s.table()
+    );
+    assert!(
+        t.max <= MAX_VICTIM_MS,
+        "{name}: T max {}\n{}",
+        t.max,
+        s.table()
+    );
 }
 
 #[test]
