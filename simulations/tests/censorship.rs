@@ -74,7 +74,7 @@ fn rule_off_stable_censor_holds_victims_for_its_term() {
     let s = run("censorship-stable-n7", false);
     let k = s.victim_pooled_views.unwrap();
     assert!(
-        k.max >= 50.0 && k.max > 4.0 * MAX_VICTIM_VIEWS,
+        k.max >= 50.0,
         "K max {} with the rule off\n{}",
         k.max,
         s.table()
