@@ -2,6 +2,7 @@
 //! `MempoolInclusion` installed votes for a proposal only if it honours the
 //! attached lists. (The rule's own table tests are in `src/inclusion.rs`;
 //! these check the wiring: lists decoded from votes, ancestors, refusals.)
+#![allow(clippy::unwrap_used)]
 
 use ordo_consensus::testing::Fixture;
 use ordo_consensus::{Action, Block, Config, Core, Event, InclusionAttachment, Message};
