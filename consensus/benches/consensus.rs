@@ -56,6 +56,7 @@ fn handle_vote(c: &mut Criterion) {
                 block: digest,
                 author: i,
                 signature: f.keys[usize::from(i)].sign(&vote_message(1, &digest)),
+                inclusion: None,
             })
             .collect();
         group.throughput(Throughput::Elements(votes.len() as u64));

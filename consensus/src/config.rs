@@ -27,6 +27,10 @@ pub struct Config {
     pub fetch_retry_ms: u64,
     /// Committed blocks kept in memory to serve peers' fetches.
     pub recent_blocks: usize,
+    /// Leader election hosts build with [`crate::election`]: 0 or 1 is
+    /// round-robin (the default), `T > 1` stable leaders with terms of `T`
+    /// views ([`crate::StableLeaders`]). Every member must use the same.
+    pub leader_term_views: u64,
     /// **Test only: breaks safety.** Makes [`crate::SafetyRules::vote`] skip
     /// rule 1 (at most one vote per view, views above the last voted one),
     /// so the simulator can show that its checker catches a broken rule.
@@ -47,6 +51,7 @@ impl Default for Config {
             max_view_ahead: 1_000,
             fetch_retry_ms: 200,
             recent_blocks: 1_024,
+            leader_term_views: 1,
             test_only_break_vote_rule: false,
         }
     }

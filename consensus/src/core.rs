@@ -7,7 +7,7 @@
 //! TC that lets the next leader propose. A block commits when its child in
 //! the very next view is certified (the 2-chain rule).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use ordo_types::{Committee, Digest, Keypair, NodeIndex};
@@ -16,10 +16,12 @@ use crate::aggregator::{TimeoutAggregator, VoteAggregator};
 use crate::block_tree::{BlockTree, Inserted};
 use crate::config::Config;
 use crate::event::{Action, Event, Timer};
+use crate::inclusion::{InclusionAttachment, InclusionRules};
 use crate::leader::LeaderElection;
 use crate::messages::{
-    proposal_message, timeout_message, Block, BlockHeader, CommitCert, CommittedBlock, Height,
-    Message, Payload, PayloadItem, QuorumCert, Timeout, TimeoutCert, View, Vote,
+    payload_digest, proposal_message, timeout_message, Block, BlockHeader, CommitCert,
+    CommittedBlock, Height, Message, Payload, PayloadItem, QuorumCert, Timeout, TimeoutCert, View,
+    Vote,
 };
 use crate::pacemaker::view_timeout_ms;
 use crate::safety::{SafetyData, SafetyRules, Signed};
@@ -34,6 +36,11 @@ pub trait PayloadRules: Send {
 
 /// Most blocks being fetched at once.
 const MAX_FETCHES: usize = 64;
+/// Keys of committed items remembered so the inclusion rule never demands
+/// an item committed a moment ago.
+const RECENTLY_COMMITTED: usize = 4_096;
+/// Largest inclusion list carried (bytes).
+const MAX_LIST_BYTES: usize = 64 * 1024;
 
 /// What a core resumes from: its safety data and what storage holds of the
 /// chain. [`Recovery::genesis`] starts a fresh chain.
@@ -74,6 +81,8 @@ pub struct Stats {
     pub refused_votes: u64,
     pub dropped_items: u64,
     pub fetches: u64,
+    /// Proposals this node refused to vote for under the inclusion rule.
+    pub inclusion_refusals: u64,
 }
 
 struct Fetch {
@@ -90,6 +99,15 @@ pub struct Core {
     keypair: Keypair,
     leaders: Box<dyn LeaderElection>,
     payload_rules: Option<Box<dyn PayloadRules>>,
+    inclusion_rules: Option<Box<dyn InclusionRules>>,
+    /// Inclusion lists received with votes and timeouts, per view.
+    lists: BTreeMap<View, BTreeMap<NodeIndex, InclusionAttachment>>,
+    /// The leader is waiting for more lists before proposing.
+    awaiting_lists: bool,
+    recently_committed: VecDeque<Digest>,
+    recently_committed_set: HashSet<Digest>,
+    /// Blocks already refused under the inclusion rule.
+    inclusion_refused: HashSet<Digest>,
     safety: SafetyRules,
     tree: BlockTree,
     votes: VoteAggregator,
@@ -175,6 +193,12 @@ impl Core {
             keypair,
             leaders,
             payload_rules: None,
+            inclusion_rules: None,
+            lists: BTreeMap::new(),
+            awaiting_lists: false,
+            recently_committed: VecDeque::new(),
+            recently_committed_set: HashSet::new(),
+            inclusion_refused: HashSet::new(),
             safety,
             tree,
             votes: VoteAggregator::default(),
@@ -201,6 +225,14 @@ impl Core {
         self
     }
 
+    /// Turns the inclusion rule on (see [`crate::inclusion`]): lists in
+    /// votes and timeouts, attached to proposals, checked before voting.
+    /// Every member must run with the same setting.
+    pub fn with_inclusion_rules(mut self, rules: Box<dyn InclusionRules>) -> Self {
+        self.inclusion_rules = Some(rules);
+        self
+    }
+
     /// Arms the first view timer and, if this node leads the first view,
     /// proposes.
     pub fn start(&mut self, now_ms: u64) -> Vec<Action> {
@@ -222,6 +254,9 @@ impl Core {
                 }
             }
             Event::PayloadAvailable(items) => {
+                if let Some(rules) = self.inclusion_rules.as_mut() {
+                    rules.on_available(self.now_ms, &items);
+                }
                 self.add_payload(items);
                 self.try_propose(false);
             }
@@ -346,7 +381,10 @@ impl Core {
         if usize::from(header.author) >= self.committee.size() {
             return Err(Fault::MalformedBlock("author is not a member"));
         }
-        let leader = self.leaders.leader(header.view);
+        let leader = match &block.tc {
+            Some(tc) if tc.view + 1 == header.view => self.leaders.leader_after_tc(header.view),
+            _ => self.leaders.leader(header.view),
+        };
         if header.author != leader {
             return Err(Fault::WrongLeader {
                 view: header.view,
@@ -377,7 +415,12 @@ impl Core {
         {
             return Err(Fault::BadPayload("item too large".into()));
         }
-        if block.payload.digest() != header.payload {
+        if block.inclusion.len() > self.committee.size()
+            || block.inclusion.iter().any(|l| l.len() > MAX_LIST_BYTES)
+        {
+            return Err(Fault::BadPayload("inclusion lists out of bounds".into()));
+        }
+        if payload_digest(&block.payload, &block.inclusion) != header.payload {
             return Err(Fault::MalformedBlock("payload digest mismatch"));
         }
         if let Some(rules) = &self.payload_rules {
@@ -473,6 +516,10 @@ impl Core {
         if self.leaders.leader(vote.view + 1) != self.me {
             return;
         }
+        let vote_view = vote.view;
+        if let Some(list) = vote.inclusion.clone() {
+            self.add_list(vote_view, vote.author, list);
+        }
         let outcome = self.votes.add(vote, &self.committee);
         for (peer, fault) in outcome.faults {
             self.fault(peer, fault);
@@ -481,7 +528,22 @@ impl Core {
             self.stats.qcs_formed += 1;
             self.verified_qcs.insert((qc.view, qc.block));
             self.process_qc(qc);
+        } else if self.awaiting_lists && vote_view + 1 == self.view {
+            self.try_propose(false);
         }
+    }
+
+    /// Keeps the first list of each author for `view` (lists are checked by
+    /// the rule when used; a bad one simply does not count).
+    fn add_list(&mut self, view: View, author: NodeIndex, list: InclusionAttachment) {
+        if self.inclusion_rules.is_none() || list.len() > MAX_LIST_BYTES || view + 1 < self.view {
+            return;
+        }
+        self.lists
+            .entry(view)
+            .or_default()
+            .entry(author)
+            .or_insert(list);
     }
 
     fn on_timeout(&mut self, from: NodeIndex, timeout: Timeout) {
@@ -522,6 +584,9 @@ impl Core {
         }
         if timeout.view < self.view {
             return;
+        }
+        if let Some(list) = timeout.inclusion.clone() {
+            self.add_list(timeout.view, timeout.author, list);
         }
         let (count, tc) = self.timeouts.add(&timeout, &self.high_qc, &self.committee);
         let timed_out = self
@@ -595,6 +660,7 @@ impl Core {
 
     /// Takes in a verified TC: its QC, then the view after it.
     fn process_tc(&mut self, tc: TimeoutCert) {
+        self.leaders.observe_tc(tc.view);
         self.process_qc(tc.high_qc.clone());
         let next = tc.view + 1;
         if self.high_tc.as_ref().is_none_or(|h| tc.view > h.view) {
@@ -608,6 +674,8 @@ impl Core {
             return;
         }
         self.view = view;
+        self.awaiting_lists = false;
+        self.lists = self.lists.split_off(&(view - 1));
         self.votes.prune_below(view - 1);
         self.timeouts.prune_below(view);
         self.schedule_view_timer();
@@ -660,6 +728,20 @@ impl Core {
             for item in &block.payload.items {
                 committed_items.insert(Digest::of(item));
             }
+            if let Some(rules) = self.inclusion_rules.as_mut() {
+                rules.on_committed(&block.payload.items);
+                for item in &block.payload.items {
+                    let key = rules.item_key(item);
+                    if self.recently_committed_set.insert(key) {
+                        self.recently_committed.push_back(key);
+                    }
+                }
+                while self.recently_committed.len() > RECENTLY_COMMITTED {
+                    if let Some(old) = self.recently_committed.pop_front() {
+                        self.recently_committed_set.remove(&old);
+                    }
+                }
+            }
             let cert = CommitCert {
                 chain: headers[i + 1..].to_vec(),
                 qc: qc.clone(),
@@ -668,6 +750,7 @@ impl Core {
             self.out
                 .push(Action::Commit(Box::new(CommittedBlock { block, cert })));
         }
+        self.inclusion_refused.clear();
         if !committed_items.is_empty() {
             self.pending_items
                 .retain(|(d, _)| !committed_items.contains(d));
@@ -696,12 +779,19 @@ impl Core {
             .safety
             .timeout(self.view, &self.high_qc, self.high_tc.as_ref())
         {
-            Ok(Signed::New { message, persist }) => {
+            Ok(Signed::New {
+                mut message,
+                persist,
+            }) => {
                 self.stats.timeouts += 1;
                 self.out.push(Action::Persist(persist));
+                message.inclusion = self.own_list(message.view);
                 self.broadcast(Message::Timeout(Box::new(message)));
             }
-            Ok(Signed::Repeat(message)) => self.broadcast(Message::Timeout(Box::new(message))),
+            Ok(Signed::Repeat(mut message)) => {
+                message.inclusion = self.own_list(message.view);
+                self.broadcast(Message::Timeout(Box::new(message)))
+            }
             Err(_) => {
                 // The rules refuse to time out here: this node restarted
                 // behind views it already signed in, and lost the
@@ -772,7 +862,21 @@ impl Core {
             return;
         };
         let parent_height = parent.height();
-        let payload = self.take_payload(&parent_digest);
+        let (required, inclusion) = match self.lists_for_proposal(view) {
+            Ok(found) => found,
+            Err(()) => {
+                // Too few lists for the rule yet: wait for more votes (or
+                // the idle timer); the view timer bounds the wait.
+                self.awaiting_lists = true;
+                self.out.push(Action::ScheduleTimer {
+                    timer: Timer::Propose(view),
+                    at_ms: self.now_ms + self.config.idle_block_interval_ms,
+                });
+                return;
+            }
+        };
+        self.awaiting_lists = false;
+        let payload = self.take_payload(&parent_digest, &required);
         if payload.is_empty() && !force && !self.chain_needs_blocks(&parent_digest) {
             self.out.push(Action::ScheduleTimer {
                 timer: Timer::Propose(view),
@@ -785,7 +889,7 @@ impl Core {
             height: parent_height + 1,
             parent: parent_digest,
             parent_view: self.high_qc.view,
-            payload: payload.digest(),
+            payload: payload_digest(&payload, &inclusion),
             author: self.me,
         };
         let signature = self.keypair.sign(&proposal_message(&header.digest()));
@@ -794,6 +898,7 @@ impl Core {
             parent_qc: self.high_qc.clone(),
             tc,
             payload,
+            inclusion,
             signature,
         };
         self.proposed_view = view;
@@ -805,8 +910,32 @@ impl Core {
         });
     }
 
-    /// Pending items not already in the uncommitted chain ending at `parent`.
-    fn take_payload(&self, parent: &Digest) -> Payload {
+    /// The inclusion lists a proposal in `view` attaches (all collected for
+    /// `view - 1`, by author) and the item keys the rule requires, oldest
+    /// first. `Err` if the rule is on and the lists are not enough yet.
+    #[allow(clippy::result_unit_err)]
+    fn lists_for_proposal(
+        &self,
+        view: View,
+    ) -> Result<(Vec<Digest>, Vec<InclusionAttachment>), ()> {
+        let Some(rules) = &self.inclusion_rules else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        if view <= 1 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let lists: Vec<InclusionAttachment> = self
+            .lists
+            .get(&(view - 1))
+            .map(|by_author| by_author.values().cloned().collect())
+            .unwrap_or_default();
+        let required = rules.required(view - 1, &lists).map_err(|_| ())?;
+        Ok((required, lists))
+    }
+
+    /// Pending items not already in the uncommitted chain ending at `parent`,
+    /// the `required` ones (by inclusion-rule key) first, in that order.
+    fn take_payload(&self, parent: &Digest, required: &[Digest]) -> Payload {
         if self.pending_items.is_empty() {
             return Payload::default();
         }
@@ -818,14 +947,76 @@ impl Core {
                 }
             }
         }
-        let items = self
-            .pending_items
-            .iter()
-            .filter(|(d, _)| !in_chain.contains(d))
+        let mut first: Vec<&(Digest, PayloadItem)> = Vec::new();
+        let mut chosen = HashSet::new();
+        if let (Some(rules), false) = (&self.inclusion_rules, required.is_empty()) {
+            let by_key: HashMap<Digest, &(Digest, PayloadItem)> = self
+                .pending_items
+                .iter()
+                .map(|entry| (rules.item_key(&entry.1), entry))
+                .collect();
+            for key in required {
+                if let Some(entry) = by_key.get(key) {
+                    if !in_chain.contains(&entry.0) && chosen.insert(entry.0) {
+                        first.push(entry);
+                    }
+                }
+            }
+        }
+        let items = first
+            .into_iter()
+            .chain(
+                self.pending_items
+                    .iter()
+                    .filter(|(d, _)| !in_chain.contains(d) && !chosen.contains(d)),
+            )
             .take(self.config.max_payload_items)
             .map(|(_, item)| item.clone())
             .collect();
         Payload { items }
+    }
+
+    /// This node's inclusion list for `view`, if the rule is on.
+    fn own_list(&mut self, view: View) -> Option<InclusionAttachment> {
+        let now = self.now_ms;
+        self.inclusion_rules
+            .as_mut()
+            .and_then(|rules| rules.list_for(now, view))
+    }
+
+    /// The inclusion rule for a block whose parent is in the tree: judged on
+    /// its items and lists against the items of its uncommitted ancestors,
+    /// the root, and items this node saw committed recently.
+    fn check_inclusion(&self, block: &Block) -> Result<(), String> {
+        let Some(rules) = &self.inclusion_rules else {
+            return Ok(());
+        };
+        if block.view() <= 1 {
+            return Ok(());
+        }
+        let mut ancestors = self.recently_committed_set.clone();
+        let path = self
+            .tree
+            .path_to_root(&block.header.parent)
+            .unwrap_or_default();
+        for b in path.into_iter().chain(std::iter::once(self.tree.root())) {
+            for item in &b.payload.items {
+                ancestors.insert(rules.item_key(item));
+            }
+        }
+        let items: Vec<Digest> = block
+            .payload
+            .items
+            .iter()
+            .map(|i| rules.item_key(i))
+            .collect();
+        rules.check(
+            block.view() - 1,
+            &items,
+            &ancestors,
+            &block.inclusion,
+            self.config.max_payload_items,
+        )
     }
 
     /// Whether payload near the tip still needs blocks on top to commit (and
@@ -856,16 +1047,41 @@ impl Core {
             return;
         }
         let next_leader = self.leaders.leader(block.view() + 1);
+        let already_voted = self
+            .safety
+            .data()
+            .last_vote
+            .as_ref()
+            .is_some_and(|v| v.view == block.view() && v.block == *digest);
+        if self.inclusion_rules.is_some() && !already_voted {
+            if self.inclusion_refused.contains(digest) {
+                return;
+            }
+            if self.check_inclusion(block).is_err() {
+                self.stats.refused_votes += 1;
+                self.stats.inclusion_refusals += 1;
+                self.inclusion_refused.insert(*digest);
+                return;
+            }
+        }
+        let view = block.view();
         match self.safety.vote(block) {
-            Ok(Signed::New { message, persist }) => {
+            Ok(Signed::New {
+                mut message,
+                persist,
+            }) => {
                 self.stats.votes += 1;
                 // The block first: a QC may certify it while this node and
                 // every other holder are down (more than f crashes).
                 self.out.push(Action::PersistBlock(Box::new(block.clone())));
                 self.out.push(Action::Persist(persist));
+                message.inclusion = self.own_list(view);
                 self.send(next_leader, Message::Vote(message));
             }
-            Ok(Signed::Repeat(message)) => self.send(next_leader, Message::Vote(message)),
+            Ok(Signed::Repeat(mut message)) => {
+                message.inclusion = self.own_list(view);
+                self.send(next_leader, Message::Vote(message))
+            }
             Err(_) => self.stats.refused_votes += 1,
         }
     }

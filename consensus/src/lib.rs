@@ -28,6 +28,7 @@ pub mod config;
 pub mod core;
 pub mod event;
 mod fault;
+pub mod inclusion;
 pub mod leader;
 pub mod messages;
 pub mod pacemaker;
@@ -38,7 +39,8 @@ pub use crate::config::Config;
 pub use crate::core::{Core, PayloadRules, Recovery, Stats};
 pub use crate::event::{Action, Event, Timer};
 pub use crate::fault::Fault;
-pub use crate::leader::{LeaderElection, RoundRobin};
+pub use crate::inclusion::{InclusionAttachment, InclusionRules};
+pub use crate::leader::{election, LeaderElection, RoundRobin, StableLeaders};
 pub use crate::messages::{
     Block, BlockHeader, CommitCert, CommittedBlock, Height, Message, Payload, PayloadItem,
     QuorumCert, Timeout, TimeoutCert, View, Vote,

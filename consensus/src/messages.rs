@@ -15,6 +15,32 @@ pub type Height = u64;
 /// here). Consensus only counts, sizes and hashes them.
 pub type PayloadItem = Vec<u8>;
 
+/// An opaque, separately signed inclusion list (the mempool encodes its
+/// `InclusionList` here). Consensus only carries it from votes and timeouts
+/// to the next leader's proposal; [`crate::InclusionRules`] interprets it.
+pub type InclusionAttachment = Vec<u8>;
+
+/// The digest a block header names as its payload: the payload itself and,
+/// when there are any, the inclusion lists its leader attached. With no
+/// lists it is exactly [`Payload::digest`], so blocks without lists (rule
+/// off, genesis) keep their old digests. Covering the lists by the header
+/// (and so by the block digest, the proposal signature and every QC) means
+/// nobody can swap a block's lists after the fact: every replica judges the
+/// inclusion rule on the same bytes.
+pub fn payload_digest(payload: &Payload, inclusion: &[InclusionAttachment]) -> Digest {
+    let items = payload.digest();
+    if inclusion.is_empty() {
+        return items;
+    }
+    let mut h = Digest::hasher("ordo-payload-inclusion");
+    h.update(items.as_bytes())
+        .update_u64(inclusion.len() as u64);
+    for list in inclusion {
+        h.update_u64(list.len() as u64).update(list);
+    }
+    h.finalize()
+}
+
 /// The ordered payload of a block.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
@@ -76,6 +102,10 @@ pub struct Block {
     pub parent_qc: QuorumCert,
     pub tc: Option<TimeoutCert>,
     pub payload: Payload,
+    /// The inclusion lists (for the previous view) the leader used; covered
+    /// by `header.payload` (see [`payload_digest`]).
+    #[serde(default)]
+    pub inclusion: Vec<InclusionAttachment>,
     pub signature: Signature,
 }
 
@@ -101,6 +131,7 @@ impl Block {
             },
             tc: None,
             payload,
+            inclusion: Vec::new(),
             signature: Signature::ZERO,
         }
     }
@@ -159,6 +190,10 @@ pub struct Vote {
     pub block: Digest,
     pub author: NodeIndex,
     pub signature: Signature,
+    /// The voter's inclusion list for `view` (separately signed, not
+    /// covered by `signature`); `None` when the rule is off.
+    #[serde(default)]
+    pub inclusion: Option<InclusionAttachment>,
 }
 
 /// A quorum certificate: `2f+1` distinct votes for one block in one view,
@@ -177,6 +212,9 @@ pub struct Timeout {
     pub high_qc: QuorumCert,
     pub author: NodeIndex,
     pub signature: Signature,
+    /// The signer's inclusion list for `view`, as in [`Vote::inclusion`].
+    #[serde(default)]
+    pub inclusion: Option<InclusionAttachment>,
 }
 
 /// A timeout certificate: `2f+1` distinct timeouts for one view, each with

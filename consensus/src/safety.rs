@@ -156,6 +156,7 @@ impl SafetyRules {
             block: digest,
             author: self.me,
             signature: self.keypair.sign(&vote_message(view, &digest)),
+            inclusion: None,
         };
         self.data.last_vote = Some(vote.clone());
         Ok(Signed::New {
@@ -233,6 +234,7 @@ impl SafetyRules {
             high_qc: high_qc.clone(),
             author: self.me,
             signature: self.keypair.sign(&timeout_message(view, high_qc.view)),
+            inclusion: None,
         };
         self.data.last_timeout = Some(timeout.clone());
         Ok(Signed::New {

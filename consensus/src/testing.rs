@@ -408,13 +408,28 @@ impl Fixture {
         tc: Option<crate::TimeoutCert>,
         items: Vec<PayloadItem>,
     ) -> crate::Block {
+        self.block_with_lists(view, author, parent, qc, tc, items, Vec::new())
+    }
+
+    /// [`Self::block`] with inclusion lists attached.
+    #[allow(clippy::too_many_arguments)]
+    pub fn block_with_lists(
+        &self,
+        view: u64,
+        author: NodeIndex,
+        parent: &crate::Block,
+        qc: &crate::QuorumCert,
+        tc: Option<crate::TimeoutCert>,
+        items: Vec<PayloadItem>,
+        inclusion: Vec<crate::InclusionAttachment>,
+    ) -> crate::Block {
         let payload = crate::Payload { items };
         let header = crate::BlockHeader {
             view,
             height: parent.height() + 1,
             parent: qc.block,
             parent_view: qc.view,
-            payload: payload.digest(),
+            payload: crate::messages::payload_digest(&payload, &inclusion),
             author,
         };
         let signature = self.keys[usize::from(author)]
@@ -424,6 +439,7 @@ impl Fixture {
             parent_qc: qc.clone(),
             tc,
             payload,
+            inclusion,
             signature,
         }
     }

@@ -269,6 +269,7 @@ fn leader_forms_qc_from_votes_and_blames_a_forged_one() {
         block: b1.digest(),
         author: i,
         signature: f.keys[usize::from(i)].sign(&vote_message(1, &b1.digest())),
+        inclusion: None,
     };
     let mut forged = good(3);
     forged.signature = f.keys[0].sign(&vote_message(1, &b1.digest()));
@@ -309,6 +310,7 @@ fn absurd_views_and_bad_signatures_change_nothing() {
         block: f.genesis().digest(),
         author: 1,
         signature: Signature([1; 64]),
+        inclusion: None,
     };
     assert!(deliver(&mut core, 1, Message::Vote(far)).is_empty());
     let mut bad_tc = f.tc(1_000, &[0], &f.genesis_qc());

@@ -20,12 +20,14 @@ fn sample_messages(seed: u8, items: Vec<Vec<u8>>) -> Vec<Message> {
         block: b3.digest(),
         author: 2,
         signature: f.keys[2].sign(&[seed]),
+        inclusion: Some(vec![seed, 1, 2]),
     };
     let timeout = ordo_consensus::Timeout {
         view: 2,
         high_qc: qc1.clone(),
         author: 0,
         signature: f.keys[0].sign(&[seed]),
+        inclusion: None,
     };
     vec![
         Message::Proposal(Box::new(b1)),

@@ -38,6 +38,7 @@ mod batch_maker;
 mod bounded;
 mod certificate;
 mod config;
+pub mod consensus;
 mod core;
 mod error;
 mod fetch;

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use ordo_consensus::messages::{proposal_message, timeout_message, vote_message};
+use ordo_consensus::messages::{payload_digest, proposal_message, timeout_message, vote_message};
 use ordo_consensus::{
     Action, Block, Event, LeaderElection, Message, QuorumCert, RoundRobin, Timeout, TimeoutCert,
     View, Vote,
@@ -188,6 +188,7 @@ impl Byzantine {
             block,
             author: self.me,
             signature: self.keypair.sign(&vote_message(view, &block)),
+            inclusion: None,
         }
     }
 
@@ -196,7 +197,7 @@ impl Byzantine {
     fn equivocate(&mut self, a: Block, out: &mut Vec<Action>) {
         let mut b = a.clone();
         b.payload.items.push(EQUIVOCATION_MARKER.to_vec());
-        b.header.payload = b.payload.digest();
+        b.header.payload = payload_digest(&b.payload, &b.inclusion);
         b.signature = self.keypair.sign(&proposal_message(&b.digest()));
         let view = a.view();
         let next = self.leaders.leader(view + 1);
@@ -313,6 +314,7 @@ impl Byzantine {
             high_qc: bogus_qc.clone(),
             author: self.me,
             signature: self.keypair.sign(&timeout_message(jump, bogus_qc.view)),
+            inclusion: None,
         };
         // A near-future timeout too: within max_view_ahead, so it reaches
         // the QC check rather than the view bound.
@@ -326,6 +328,7 @@ impl Byzantine {
             high_qc: near_qc.clone(),
             author: self.me,
             signature: self.keypair.sign(&timeout_message(near, near_qc.view)),
+            inclusion: None,
         };
         let tc = TimeoutCert {
             view: jump,

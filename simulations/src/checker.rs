@@ -67,6 +67,10 @@ pub struct ItemState {
     pub recipient: Option<NodeIndex>,
     pub committed_us: Option<u64>,
     pub commits: u32,
+    /// The highest view any honest node was in at submission.
+    pub submitted_view: View,
+    /// The view of the block that first committed it.
+    pub committed_view: Option<View>,
 }
 
 pub struct Checker {
@@ -86,6 +90,8 @@ pub struct Checker {
     votes: HashMap<(NodeIndex, View), Digest>,
     pub honest_double_votes: u64,
     pub items: HashMap<ItemId, ItemState>,
+    /// The highest view seen at an honest node so far.
+    pub max_honest_view: View,
     pub duplicate_commits: u64,
     last_progress_us: u64,
     pub max_commit_gap_us: u64,
@@ -114,6 +120,7 @@ impl Checker {
             votes: HashMap::new(),
             honest_double_votes: 0,
             items: HashMap::new(),
+            max_honest_view: 0,
             duplicate_commits: 0,
             last_progress_us: liveness_after_us,
             max_commit_gap_us: 0,
@@ -200,6 +207,7 @@ impl Checker {
             state.commits += 1;
             if state.committed_us.is_none() {
                 state.committed_us = Some(now_us);
+                state.committed_view = Some(header.view);
             } else {
                 self.duplicate_commits += 1;
                 if self.items_exactly_once {
@@ -304,6 +312,7 @@ impl Checker {
 
     /// An honest node is in `view` now.
     pub fn on_view(&mut self, node: NodeIndex, view: View, now_us: u64) {
+        self.max_honest_view = self.max_honest_view.max(view);
         if view > self.view_bound {
             self.fail(
                 ViolationKind::ViewJump,
@@ -321,6 +330,8 @@ impl Checker {
                 recipient,
                 committed_us: None,
                 commits: 0,
+                submitted_view: self.max_honest_view,
+                committed_view: None,
             },
         );
     }

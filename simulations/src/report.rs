@@ -83,6 +83,13 @@ pub struct SeedReport {
     /// `(commit time ms, latency ms)` per committed item, for charts.
     #[serde(skip)]
     pub samples: Vec<(f64, f64)>,
+    /// `(latency ms, views)` per committed victim item: `views` is the view
+    /// of the block that committed it minus the highest honest view at its
+    /// submission (the `K` of the censorship bound; the ms are `T`).
+    #[serde(skip)]
+    pub victim_samples: Vec<(f64, f64)>,
+    /// Victim items never committed in the run.
+    pub victims_uncommitted: u64,
 }
 
 impl SeedReport {
@@ -111,6 +118,12 @@ pub struct Summary {
     /// Percentiles over all items of all seeds.
     pub latency_ms: Percentiles,
     pub victim_latency_ms: Option<Percentiles>,
+    /// Over every victim item of every seed (pooled): `T`, ms from
+    /// submission to commit, and `K`, views from submission to the
+    /// committing block.
+    pub victim_pooled_ms: Option<Percentiles>,
+    pub victim_pooled_views: Option<Percentiles>,
+    pub victims_uncommitted: u64,
     pub views_per_s: f64,
     pub blocks_per_s: f64,
     pub items_per_s: f64,
@@ -149,6 +162,12 @@ impl Summary {
             }
             v
         });
+        let (mut pooled_ms, mut pooled_views): (Vec<f64>, Vec<f64>) = reports
+            .iter()
+            .flat_map(|r| r.victim_samples.iter().copied())
+            .unzip();
+        let victim_pooled_ms = (!victims.is_empty()).then(|| Percentiles::of(&mut pooled_ms));
+        let victim_pooled_views = (!victims.is_empty()).then(|| Percentiles::of(&mut pooled_views));
         let sim_s = reports.iter().map(|r| r.sim_ms as f64 / 1e3).sum::<f64>();
         let wall_s = reports.iter().map(|r| r.wall_ms / 1e3).sum::<f64>();
         let failures = reports
@@ -168,6 +187,9 @@ impl Summary {
             failures,
             latency_ms: Percentiles::of(&mut all),
             victim_latency_ms,
+            victim_pooled_ms,
+            victim_pooled_views,
+            victims_uncommitted: reports.iter().map(|r| r.victims_uncommitted).sum(),
             views_per_s: reports.iter().map(|r| r.views_per_s).sum::<f64>() / n,
             blocks_per_s: reports.iter().map(|r| r.blocks_per_s).sum::<f64>() / n,
             items_per_s: reports.iter().map(|r| r.items_per_s).sum::<f64>() / n,
@@ -249,6 +271,15 @@ impl Summary {
                 s,
                 "censored clients' items: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (mean over seeds)",
                 v.p50, v.p99, v.max
+            );
+        }
+        if let (Some(t), Some(k)) = (&self.victim_pooled_ms, &self.victim_pooled_views) {
+            let _ = writeln!(
+                s,
+                "censored clients' items, pooled over {} items of all seeds: \
+                 K (views) p50 {:.0}, p99 {:.0}, max {:.0}; T (ms) p50 {:.1}, p99 {:.1}, max {:.1}; \
+                 {} never committed",
+                t.count, k.p50, k.p99, k.max, t.p50, t.p99, t.max, self.victims_uncommitted
             );
         }
         for f in &self.failures {

@@ -50,6 +50,27 @@ pub struct Scenario {
     pub twins: Option<TwinsSpec>,
     #[serde(default)]
     pub checks: ChecksSpec,
+    /// Parameters of the inclusion rule (on when `checks.inclusion_rule`).
+    #[serde(default)]
+    pub inclusion: InclusionSpec,
+}
+
+/// Inclusion lists: an item a node has held uncommitted for `delay_ms` goes
+/// on its lists (at most `max_list_len`, oldest first).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InclusionSpec {
+    pub delay_ms: u64,
+    pub max_list_len: usize,
+}
+
+impl Default for InclusionSpec {
+    fn default() -> Self {
+        InclusionSpec {
+            delay_ms: 300,
+            max_list_len: 64,
+        }
+    }
 }
 
 fn default_duration_ms() -> u64 {
@@ -302,8 +323,9 @@ pub struct ChecksSpec {
     pub drain_ms: u64,
     /// Require every accepted item committed exactly once.
     pub items_exactly_once: bool,
-    /// Whether the inclusion-list rule is on (it does not exist yet; the
-    /// field is here so censorship scenarios can be flipped when it lands).
+    /// Whether the inclusion-list rule is on: every core runs with
+    /// `ordo_mempool::consensus::MempoolInclusion` (parameters in
+    /// `[inclusion]`). Off is the negative control.
     pub inclusion_rule: bool,
     /// Fail if an honest node signs two different votes in one view.
     pub honest_equivocation_is_violation: bool,

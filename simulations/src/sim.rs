@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ordo_consensus::{
-    Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, RoundRobin, SafetyData,
+    election, Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, SafetyData,
     Timer,
 };
+use ordo_mempool::consensus::MempoolInclusion;
 use ordo_types::{codec, Committee, Digest, Keypair, NodeIndex};
 
 use crate::byzantine::Byzantine;
@@ -340,14 +341,30 @@ impl<'a> Sim<'a> {
         let h = &self.hosts[host];
         let mut config: Config = self.scenario.consensus.clone();
         config.test_only_break_vote_rule = self.options.test_only_break_vote_rule && h.honest();
-        Core::new(
+        let leaders = election(self.committee.size(), config.leader_term_views);
+        let core = Core::new(
             config,
             self.committee.clone(),
             h.node,
             self.keys[usize::from(h.node)].clone(),
-            Box::new(RoundRobin::new(self.committee.size())),
+            leaders,
             recovery,
-        )
+        );
+        if !self.scenario.checks.inclusion_rule {
+            return core;
+        }
+        // Every node (Byzantine ones too: a censor is a real core that never
+        // sees the victim's items) runs the mempool's rule. Items are named
+        // by their digest, as batch certificates are by theirs.
+        let spec = &self.scenario.inclusion;
+        core.with_inclusion_rules(Box::new(MempoolInclusion::new(
+            h.node,
+            self.keys[usize::from(h.node)].clone(),
+            self.committee.clone(),
+            spec.delay_ms,
+            spec.max_list_len,
+            MempoolInclusion::digest_key,
+        )))
     }
 
     fn start_core(&mut self, host: usize, recovery: Recovery) {
@@ -772,6 +789,7 @@ impl<'a> Sim<'a> {
             .collect();
         let mut latencies = Vec::new();
         let mut victim_latencies = Vec::new();
+        let mut victim_samples = Vec::new();
         let mut samples = Vec::new();
         let mut committed_items = 0;
         let mut ids: Vec<(&ItemId, &ItemState)> = self.checker.items.iter().collect();
@@ -786,6 +804,11 @@ impl<'a> Sim<'a> {
             samples.push((at as f64 / 1_000.0, latency_ms));
             if victims.contains(&id.client) {
                 victim_latencies.push(latency_ms);
+                let views = state
+                    .committed_view
+                    .unwrap_or(0)
+                    .saturating_sub(state.submitted_view);
+                victim_samples.push((latency_ms, views as f64));
             }
         }
         samples.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -829,6 +852,11 @@ impl<'a> Sim<'a> {
             honest_blamed: self.net.honest_blamed,
             honest_double_votes: self.checker.honest_double_votes,
             samples,
+            victim_samples,
+            victims_uncommitted: ids
+                .iter()
+                .filter(|(id, s)| victims.contains(&id.client) && s.committed_us.is_none())
+                .count() as u64,
         }
     }
 }

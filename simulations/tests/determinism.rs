@@ -11,7 +11,12 @@ use ordo_sim::{replay, run_seed, RunOptions};
 /// run twice.
 #[test]
 fn eight_seeds_twice_give_equal_trace_hashes() {
-    for name in ["byzantine-mix-n10", "crash-restart-storm-n7", "twins-n7"] {
+    for name in [
+        "byzantine-mix-n10",
+        "crash-restart-storm-n7",
+        "twins-n7",
+        "censorship-stable-n7",
+    ] {
         let mut scenario = common::load(name);
         scenario.duration_ms = 12_000;
         let mut hashes = Vec::new();
