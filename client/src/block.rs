@@ -1,6 +1,6 @@
 //! The committed block as nodes serve it.
 
-use ordo_consensus::{BlockHeader, CommitCert, Payload};
+use ordo_consensus::{BlockHeader, CommitCert, InclusionAttachment, Payload};
 use ordo_mempool::{Batch, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,9 @@ pub struct OutputBlock {
     pub cert: CommitCert,
     /// The block's payload: encoded batch certificates.
     pub payload: Payload,
+    /// The signed inclusion lists the proposal attached (censorship
+    /// resistance); the header's payload digest covers them.
+    pub inclusion: Vec<InclusionAttachment>,
     /// The batches the certificates name, in order. A batch committed in an
     /// earlier block is not repeated; with a namespace filter, batches
     /// holding nothing of that namespace are left out too.

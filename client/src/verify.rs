@@ -18,7 +18,9 @@ pub fn verify(block: &OutputBlock, committee: &Committee, parent: Option<&Digest
         .cert
         .verify(&block.header, committee)
         .map_err(|e| invalid(e.to_string()))?;
-    if block.payload.digest() != block.header.payload {
+    if ordo_consensus::messages::payload_digest(&block.payload, &block.inclusion)
+        != block.header.payload
+    {
         return Err(invalid("payload does not match the header".into()));
     }
     if let Some(parent) = parent {
@@ -77,6 +79,7 @@ mod tests {
                 header: c.block.header.clone(),
                 cert: c.cert.clone(),
                 payload: c.block.payload.clone(),
+                inclusion: c.block.inclusion.clone(),
                 batches: vec![],
                 skipped: vec![],
             })

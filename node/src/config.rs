@@ -34,6 +34,10 @@ pub struct NodeConfig {
     pub listen: Option<SocketAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_listen: Option<SocketAddr>,
+    /// Votes carry inclusion lists and proposals must honour them
+    /// (censorship resistance); off only for experiments.
+    #[serde(default = "default_true")]
+    pub inclusion_lists: bool,
     #[serde(default)]
     pub consensus: ordo_consensus::Config,
     #[serde(default)]
@@ -62,6 +66,10 @@ impl Default for StorageConfig {
             dedupe_window_heights: 10_000,
         }
     }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// A TOML error as one line: where it is, what is wrong, and the line.

@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ordo_consensus::{
-    Action, CommittedBlock, Core, Event, Message, PayloadItem, RoundRobin, Timer,
-};
+use ordo_consensus::{election, Action, CommittedBlock, Core, Event, Message, PayloadItem, Timer};
+use ordo_mempool::consensus::MempoolInclusion;
 use ordo_mempool::{Batch, BatchCert};
 use ordo_network::{Class, Network};
 use ordo_types::codec::{decode, encode};
@@ -18,7 +17,7 @@ use ordo_types::{Committee, Digest, Keypair, NodeIndex};
 use tokio::sync::mpsc;
 
 use crate::mempool_actor::MempoolInput;
-use crate::payload::{decode_certs, CertRules};
+use crate::payload::{cert_key, decode_certs, CertRules};
 use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::timers::{Clock, Timers};
@@ -52,8 +51,7 @@ enum ActorTimer {
 
 pub struct ConsensusActor {
     pub core: Core,
-    pub config: ordo_consensus::Config,
-    pub keypair: Keypair,
+    pub settings: CoreSettings,
     pub committee: Arc<Committee>,
     pub storage: Arc<Storage>,
     pub network: Arc<Network>,
@@ -66,32 +64,50 @@ pub struct ConsensusActor {
     sync_request: Option<(NodeIndex, u64)>,
 }
 
-/// Builds a consensus core from what storage holds.
-pub fn build_core(
-    config: &ordo_consensus::Config,
-    committee: &Arc<Committee>,
-    me: NodeIndex,
-    keypair: &Keypair,
-    storage: &Storage,
-) -> crate::Result<Core> {
-    let recovery = storage.recovery(committee)?;
-    Ok(Core::new(
-        config.clone(),
-        committee.clone(),
-        me,
-        keypair.clone(),
-        Box::new(RoundRobin::new(committee.size())),
+/// Builds a consensus core from what storage holds, with the batch
+/// certificate payload rules and, if configured, the inclusion-list rule.
+pub fn build_core(settings: &CoreSettings, storage: &Storage) -> crate::Result<Core> {
+    let recovery = storage.recovery(&settings.committee)?;
+    let n = settings.committee.size();
+    let mut core = Core::new(
+        settings.config.clone(),
+        settings.committee.clone(),
+        settings.me,
+        settings.keypair.clone(),
+        election(n, settings.config.leader_term_views),
         recovery,
     )
-    .with_payload_rules(Box::new(CertRules::new(committee.clone()))))
+    .with_payload_rules(Box::new(CertRules::new(settings.committee.clone())));
+    if settings.inclusion_lists {
+        core = core.with_inclusion_rules(Box::new(MempoolInclusion::new(
+            settings.me,
+            settings.keypair.clone(),
+            settings.committee.clone(),
+            settings.inclusion_delay_ms,
+            settings.max_inclusion_len,
+            cert_key,
+        )));
+    }
+    Ok(core)
+}
+
+/// What it takes to (re)build the consensus core.
+#[derive(Clone)]
+pub struct CoreSettings {
+    pub config: ordo_consensus::Config,
+    pub committee: Arc<Committee>,
+    pub me: NodeIndex,
+    pub keypair: Keypair,
+    pub inclusion_lists: bool,
+    pub inclusion_delay_ms: u64,
+    pub max_inclusion_len: usize,
 }
 
 impl ConsensusActor {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         core: Core,
-        config: ordo_consensus::Config,
-        keypair: Keypair,
+        settings: CoreSettings,
         committee: Arc<Committee>,
         storage: Arc<Storage>,
         network: Arc<Network>,
@@ -103,8 +119,7 @@ impl ConsensusActor {
         let next_sync_peer = (shared.me + 1) % committee.size() as NodeIndex;
         ConsensusActor {
             core,
-            config,
-            keypair,
+            settings,
             committee,
             storage,
             network,
@@ -409,13 +424,7 @@ impl ConsensusActor {
             let _ = self.mempool.send(input).await;
         }
         tracing::info!(height = last, peer = from, "caught up to height");
-        match build_core(
-            &self.config,
-            &self.committee,
-            self.shared.me,
-            &self.keypair,
-            &self.storage,
-        ) {
+        match build_core(&self.settings, &self.storage) {
             Ok(core) => {
                 self.core = core;
                 let actions = self.core.start(self.clock.now_ms());
@@ -524,7 +533,9 @@ fn verify_synced(
             ))
         } else if block.header.parent != parent {
             Some(format!("height {expected} does not extend our chain"))
-        } else if block.payload.digest() != block.header.payload {
+        } else if ordo_consensus::messages::payload_digest(&block.payload, &block.inclusion)
+            != block.header.payload
+        {
             Some(format!(
                 "height {expected}: payload does not match its header"
             ))

@@ -116,6 +116,7 @@ impl Output {
             header: committed.block.header,
             cert: committed.cert,
             payload: committed.block.payload,
+            inclusion: committed.block.inclusion,
             batches,
             skipped,
         };
@@ -189,6 +190,7 @@ mod tests {
                 },
             },
             payload: Payload::default(),
+            inclusion: vec![],
             batches: vec![batch(0, &[b"a", b"b"]), batch(1, &[b"c", b"d"])],
             skipped: vec![(0, 1), (1, 0)],
         };

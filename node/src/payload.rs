@@ -7,6 +7,12 @@ use ordo_mempool::BatchCert;
 use ordo_types::codec::{decode, encode};
 use ordo_types::Committee;
 
+/// Names a payload item for inclusion lists: the digest of the batch its
+/// certificate certifies (an undecodable item by its own digest).
+pub fn cert_key(item: &[u8]) -> ordo_types::Digest {
+    decode::<BatchCert>(item).map_or_else(|_| ordo_types::Digest::of(item), |cert| cert.batch)
+}
+
 pub fn encode_cert(cert: &BatchCert) -> Option<PayloadItem> {
     encode(cert).ok()
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
 use crate::config::Validated;
-use crate::consensus_actor::{build_core, ConsensusActor, ConsensusInput};
+use crate::consensus_actor::{build_core, ConsensusActor, ConsensusInput, CoreSettings};
 use crate::mempool_actor::{MempoolActor, MempoolInput};
 use crate::output::Output;
 use crate::shared::Shared;
@@ -70,11 +70,19 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     let (consensus_tx, consensus_rx) = mpsc::channel(INBOX);
     let (mempool_tx, mempool_rx) = mpsc::channel(INBOX);
 
-    let core = build_core(&config.consensus, &committee, me, &keypair, &storage)?;
+    let settings = CoreSettings {
+        config: config.consensus.clone(),
+        committee: committee.clone(),
+        me,
+        keypair: keypair.clone(),
+        inclusion_lists: config.inclusion_lists,
+        inclusion_delay_ms: config.mempool.inclusion_delay_ms,
+        max_inclusion_len: config.mempool.max_inclusion_len,
+    };
+    let core = build_core(&settings, &storage)?;
     let consensus = ConsensusActor::new(
         core,
-        config.consensus.clone(),
-        keypair.clone(),
+        settings,
         committee.clone(),
         storage.clone(),
         network.clone(),

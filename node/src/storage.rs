@@ -403,6 +403,7 @@ mod tests {
                 header: b.block.header.clone(),
                 cert: b.cert.clone(),
                 payload: b.block.payload.clone(),
+                inclusion: b.block.inclusion.clone(),
                 batches: vec![batch.clone()],
                 skipped: vec![],
             })

@@ -82,6 +82,7 @@ pub fn write(
             data_dir: format!("data/node-{i}").into(),
             listen: None,
             api_listen: None,
+            inclusion_lists: true,
             consensus: Default::default(),
             mempool: Default::default(),
             intake: Default::default(),
