@@ -1,14 +1,19 @@
-//! Durable state of a node, in one redb file under the data dir.
+//! Durable state of a node, in two redb files under the data dir.
 //!
 //! Every write is one redb transaction committed with fsync
 //! (`Durability::Immediate`, redb's default), so when a method returns, what
-//! it wrote survives a crash. Tables:
+//! it wrote survives a crash. redb runs one write transaction at a time per
+//! file, so the small, latency-critical writes that must precede a vote
+//! (safety data, the voted block) live in `votes.redb`, apart from the bulk
+//! writes of batches and output in `ordo.redb`. Tables (`votes.redb`:
+//! `meta` safety entry and `blocks`; the rest in `ordo.redb`):
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
 //! | `meta` | name | safety data, pruning mark |
 //! | `committed` | height | committed block with its certificate |
-//! | `blocks` | digest | blocks this node voted for, and committed blocks (to serve fetches and recover) |
+//! | `blocks` | digest | blocks this node voted for (to recover and serve fetches) |
+//! | `committed_by_digest` | digest | committed blocks (to serve fetches) |
 //! | `batches` | digest | batch bytes |
 //! | `output` | height | the delivered block with its batches |
 
@@ -25,6 +30,13 @@ use crate::output::OutputBlock;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COMMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("committed");
 const BLOCKS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blocks");
+const COMMITTED_BY_DIGEST: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("committed_by_digest");
+
+/// Page cache of the bulk database (batches, output).
+const DATA_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Page cache of the small votes database.
+const VOTES_CACHE_BYTES: usize = 8 * 1024 * 1024;
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
 
@@ -36,6 +48,7 @@ const NEXT_SEQ_KEY: &str = "next_own_batch_seq";
 /// The node's database.
 pub struct Storage {
     db: Database,
+    votes: Database,
     path: std::path::PathBuf,
 }
 
@@ -45,18 +58,30 @@ impl Storage {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("ordo.redb");
-        let db = Database::create(&path)
-            .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))?;
+        let open = |path: &Path, cache: usize| {
+            Database::builder()
+                .set_cache_size(cache)
+                .create(path)
+                .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))
+        };
+        let db = open(&path, DATA_CACHE_BYTES)?;
+        let votes = open(&dir.join("votes.redb"), VOTES_CACHE_BYTES)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(META)?;
             txn.open_table(COMMITTED)?;
-            txn.open_table(BLOCKS)?;
+            txn.open_table(COMMITTED_BY_DIGEST)?;
             txn.open_table(BATCHES)?;
             txn.open_table(OUTPUT)?;
         }
         txn.commit()?;
-        Ok(Storage { db, path })
+        let txn = votes.begin_write()?;
+        {
+            txn.open_table(META)?;
+            txn.open_table(BLOCKS)?;
+        }
+        txn.commit()?;
+        Ok(Storage { db, votes, path })
     }
 
     /// Size of the database file on disk.
@@ -67,7 +92,7 @@ impl Storage {
     /// Makes a block this node is about to vote for durable, and with it
     /// the safety data of that vote, in one transaction.
     pub fn save_vote(&self, block: Option<&Block>, data: Option<&SafetyData>) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.votes.begin_write()?;
         if let Some(block) = block {
             let bytes = encode(block)?;
             txn.open_table(BLOCKS)?
@@ -92,7 +117,7 @@ impl Storage {
     }
 
     pub fn load_safety(&self) -> Result<Option<SafetyData>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.votes.begin_read()?;
         let table = txn.open_table(META)?;
         let value = table.get(SAFETY_KEY)?;
         value
@@ -110,7 +135,7 @@ impl Storage {
         let txn = self.db.begin_write()?;
         {
             let mut committed = txn.open_table(COMMITTED)?;
-            let mut by_digest = txn.open_table(BLOCKS)?;
+            let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
             for block in blocks {
                 let height = block.block.height();
                 if height != expected {
@@ -160,7 +185,7 @@ impl Storage {
             _ => (genesis.root, genesis.high_qc),
         };
         let root_view = root.view();
-        let txn = self.db.begin_read()?;
+        let txn = self.votes.begin_read()?;
         let table = txn.open_table(BLOCKS)?;
         let mut blocks = Vec::new();
         for entry in table.iter()? {
@@ -293,7 +318,7 @@ impl Storage {
             for height in from..below {
                 output.remove(height)?;
             }
-            let mut blocks = txn.open_table(BLOCKS)?;
+            let mut blocks = txn.open_table(COMMITTED_BY_DIGEST)?;
             for digest in &block_digests {
                 blocks.remove(digest.as_bytes().as_slice())?;
             }
@@ -301,6 +326,24 @@ impl Storage {
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
         }
         txn.commit()?;
+        // Voted blocks below the pruned heights can never be needed again.
+        if let Some(last) = self.committed(below - 1)? {
+            let view = last.block.view();
+            let txn = self.votes.begin_write()?;
+            {
+                let mut voted = txn.open_table(BLOCKS)?;
+                let stale: Vec<Vec<u8>> = voted
+                    .iter()?
+                    .filter_map(|entry| entry.ok())
+                    .filter(|(_, v)| decode::<Block>(v.value()).is_ok_and(|b| b.view() < view))
+                    .map(|(k, _)| k.value().to_vec())
+                    .collect();
+                for key in stale {
+                    voted.remove(key.as_slice())?;
+                }
+            }
+            txn.commit()?;
+        }
         Ok(())
     }
 

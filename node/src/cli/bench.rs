@@ -179,10 +179,13 @@ async fn measure(
     let window_start = start + Duration::from_secs(args.warmup);
     let window_end = window_start + Duration::from_secs(args.duration);
     let mut sampled_before_window = 0usize;
+    let mut timeouts_before_window = None;
     while Instant::now() < window_end {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if Instant::now() < window_start {
             sampled_before_window = ledger.observed();
+        } else if timeouts_before_window.is_none() {
+            timeouts_before_window = Some(total_timeouts(apis).await);
         }
         eprintln!(
             "  t={:>3}s height {:>6} refused {:>8}",
@@ -203,6 +206,26 @@ async fn measure(
         .sum();
     let held = committed as f64 / args.duration as f64;
     let p = ledger.percentiles(sampled_before_window, &[0.5, 0.9, 0.99, 1.0]);
+    let timeouts = total_timeouts(apis).await;
+    let window_timeouts = timeouts - timeouts_before_window.unwrap_or(0).min(timeouts);
+    let nodes: Vec<serde_json::Value> = pids.iter().enumerate().map(|(i, pid)| json!({"node": i, "cpu_s": cpu_seconds(*pid), "peak_rss_mib": peak_rss_mib(*pid)})).collect();
+    Ok(json!({
+        "offered_tx_per_s": rate,
+        "held_tx_per_s": held.round(),
+        "committed_mib_per_s": (held * args.tx_size as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0,
+        "latency_ms": {"p50": p[0], "p90": p[1], "p99": p[2], "max": p[3], "measured_as": "client send -> block seen on node 0's verified stream", "samples": ledger.observed() - sampled_before_window},
+        "view_timeouts": window_timeouts,
+        "view_timeouts_including_warmup": timeouts,
+        "refused": ledger.refused.load(Ordering::Relaxed),
+        "failed_requests": ledger.errors.load(Ordering::Relaxed),
+        "final_height": height.load(Ordering::Relaxed),
+        "nodes": nodes,
+        "harness_cpu_s": cpu_seconds(std::process::id()) - harness_cpu_start,
+    }))
+}
+
+/// View timeouts summed over all nodes.
+async fn total_timeouts(apis: &[SocketAddr]) -> u64 {
     let mut timeouts = 0u64;
     for api in apis {
         let mut client = HttpClient::new(*api);
@@ -211,19 +234,7 @@ async fn measure(
             timeouts += v["timeouts"].as_u64().unwrap_or(0);
         }
     }
-    let nodes: Vec<serde_json::Value> = pids.iter().enumerate().map(|(i, pid)| json!({"node": i, "cpu_s": cpu_seconds(*pid), "peak_rss_mib": peak_rss_mib(*pid)})).collect();
-    Ok(json!({
-        "offered_tx_per_s": rate,
-        "held_tx_per_s": held.round(),
-        "committed_mib_per_s": (held * args.tx_size as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0,
-        "latency_ms": {"p50": p[0], "p90": p[1], "p99": p[2], "max": p[3], "measured_as": "client send -> block seen on node 0's verified stream", "samples": ledger.observed() - sampled_before_window},
-        "view_timeouts": timeouts,
-        "refused": ledger.refused.load(Ordering::Relaxed),
-        "failed_requests": ledger.errors.load(Ordering::Relaxed),
-        "final_height": height.load(Ordering::Relaxed),
-        "nodes": nodes,
-        "harness_cpu_s": cpu_seconds(std::process::id()) - harness_cpu_start,
-    }))
+    timeouts
 }
 
 fn print_table(r: &serde_json::Value) {
