@@ -87,7 +87,7 @@ async fn n4_rollup_sees_every_transaction_once_in_order_verified_and_resumes() {
             )
             .unwrap();
             assert_eq!(status, 200);
-            let block: OutputBlock = ordo_types::codec::decode(&body).unwrap();
+            let block: OutputBlock = ordo_types::codec::decode_local(&body).unwrap();
             block
                 .transactions()
                 .filter(|tx| tx.namespace == 5)
@@ -113,7 +113,7 @@ fn n4_tampered_block_from_the_wire_is_refused() {
     )
     .unwrap();
     assert_eq!(status, 200);
-    let block: OutputBlock = ordo_types::codec::decode(&body).unwrap();
+    let block: OutputBlock = ordo_types::codec::decode_local(&body).unwrap();
     verify(&block, &committee, None).unwrap();
     // Flip one byte of one signature in the certificate, as a man in the
     // middle (or a lying node) would.

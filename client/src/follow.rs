@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use ordo_types::codec::decode;
+use ordo_types::codec::decode_local;
 use ordo_types::{Committee, Digest};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -94,7 +95,7 @@ impl Follower {
                 }
                 _ => continue,
             };
-            let block: OutputBlock = match decode(&bytes) {
+            let block: OutputBlock = match decode_local(&bytes) {
                 Ok(block) => block,
                 Err(e) => {
                     self.socket = None;
@@ -140,12 +141,16 @@ impl Follower {
         if let Some(namespace) = self.config.namespace {
             url.push_str(&format!("&namespace={namespace}"));
         }
-        let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
-            .await
-            .map_err(|e| Error::Connection {
-                addr: addr.to_string(),
-                message: e.to_string(),
-            })?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(ordo_types::codec::MAX_LOCAL_BYTES))
+            .max_frame_size(Some(ordo_types::codec::MAX_LOCAL_BYTES));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true)
+                .await
+                .map_err(|e| Error::Connection {
+                    addr: addr.to_string(),
+                    message: e.to_string(),
+                })?;
         self.socket = Some(socket);
         Ok(())
     }

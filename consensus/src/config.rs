@@ -45,7 +45,7 @@ impl Default for Config {
             base_timeout_ms: 1_000,
             max_timeout_ms: 30_000,
             idle_block_interval_ms: 250,
-            max_payload_items: 1_024,
+            max_payload_items: 256,
             max_item_bytes: 64 * 1024,
             max_pending_items: 16_384,
             max_view_ahead: 1_000,

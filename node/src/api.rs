@@ -301,7 +301,7 @@ async fn block(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/octet-stream"));
     if wants_binary {
-        let bytes = ordo_types::codec::encode(&block)
+        let bytes = ordo_types::codec::encode_local(&block)
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
         return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response());
     }

@@ -207,7 +207,7 @@ impl Storage {
     /// Stores a delivered block and advances the delivered height, in one
     /// transaction.
     pub fn save_output(&self, block: &OutputBlock) -> Result<()> {
-        let bytes = encode(block)?;
+        let bytes = ordo_types::codec::encode_local(block)?;
         let height = block.height();
         let txn = self.db.begin_write()?;
         {

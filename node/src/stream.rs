@@ -61,7 +61,7 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
                 Some(ns) => filter(block, ns),
                 None => block,
             };
-            let Ok(bytes) = ordo_types::codec::encode(&block) else {
+            let Ok(bytes) = ordo_types::codec::encode_local(&block) else {
                 return;
             };
             if socket.send(Message::Binary(bytes.into())).await.is_err() {

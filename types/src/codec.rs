@@ -12,8 +12,41 @@ use crate::{Error, Result};
 /// The largest encoded message accepted anywhere (a full batch plus framing).
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// The largest encoded block a node stores or serves to clients (a block's
+/// batches together). Peer messages stay bound by [`MAX_MESSAGE_BYTES`].
+pub const MAX_LOCAL_BYTES: usize = 256 * 1024 * 1024;
+
 fn config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+fn local_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_LOCAL_BYTES>()
+}
+
+/// Encodes a value the node produced itself (a stored or served block), up
+/// to [`MAX_LOCAL_BYTES`].
+pub fn encode_local<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    bincode::serde::encode_to_vec(value, local_config()).map_err(|e| Error::Encode(e.to_string()))
+}
+
+/// Decodes exactly one `T` of at most [`MAX_LOCAL_BYTES`]: for blocks read
+/// from storage or from a node's API. Never panics on bad bytes.
+pub fn decode_local<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    if bytes.len() > MAX_LOCAL_BYTES {
+        return Err(Error::Decode(format!(
+            "{} bytes exceeds the {MAX_LOCAL_BYTES}-byte limit",
+            bytes.len()
+        )));
+    }
+    let (value, read) = bincode::serde::decode_from_slice(bytes, local_config())
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(Error::TrailingBytes {
+            len: bytes.len() - read,
+        });
+    }
+    Ok(value)
 }
 
 /// Encodes `value`. Fails only if it exceeds [`MAX_MESSAGE_BYTES`].
