@@ -1,5 +1,5 @@
 //! Open-loop load generation and commit observation over the HTTP API, used
-//! by `ordo localnet`.
+//! by `ordo localnet` and `ordo bench`.
 //!
 //! Each transaction starts with its 8-byte id; the observer reads committed
 //! blocks from one node, recognises the ids and measures submit → commit
@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
@@ -77,121 +75,6 @@ pub fn make_tx(id: u64, size: usize) -> Vec<u8> {
     let mut tx = vec![0xA5u8; size.max(8)];
     tx[..8].copy_from_slice(&id.to_be_bytes());
     tx
-}
-
-/// Submits `rate` transactions a second to `api`, open loop: if a request
-/// is slow, the schedule does not stretch; the sender catches up (in
-/// bounded bursts) and refused transactions are counted, not retried.
-pub async fn drive(
-    api: SocketAddr,
-    rate: f64,
-    tx_size: usize,
-    first_id: u64,
-    id_stride: u64,
-    ledger: Arc<Ledger>,
-    mut stop: watch::Receiver<bool>,
-) {
-    if rate <= 0.0 {
-        return;
-    }
-    let mut client = HttpClient::new(api);
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let start = Instant::now();
-    let mut sent = 0u64;
-    let mut id = first_id;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let due = ((start.elapsed().as_secs_f64() * rate) as u64)
-            .saturating_sub(sent)
-            .min(1_000);
-        if due == 0 {
-            let next = start + interval.mul_f64((sent + 1) as f64);
-            tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => {}
-                _ = stop.changed() => return,
-            }
-            continue;
-        }
-        for _ in 0..due {
-            let tx = make_tx(id, tx_size);
-            let at = Instant::now();
-            ledger.record_sent(id, at);
-            match client
-                .request("POST", "/v1/transactions?namespace=1", &tx)
-                .await
-            {
-                Ok((202, _)) => {
-                    ledger.submitted.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(_) => {
-                    ledger.refused.fetch_add(1, Ordering::Relaxed);
-                    ledger.sent.lock().remove(&id);
-                }
-                Err(_) => {
-                    ledger.errors.fetch_add(1, Ordering::Relaxed);
-                    ledger.sent.lock().remove(&id);
-                }
-            }
-            id += id_stride;
-            sent += 1;
-        }
-    }
-}
-
-/// Follows the committed blocks of `api` and records commit latencies.
-/// Returns the last height it read.
-pub async fn observe(
-    api: SocketAddr,
-    ledger: Arc<Ledger>,
-    height: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut client = HttpClient::new(api);
-    let mut next = 1u64;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let tip = match client.request("GET", "/v1/status", b"").await {
-            Ok((200, body)) => serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["delivered_height"].as_u64())
-                .unwrap_or(0),
-            _ => 0,
-        };
-        while next <= tip {
-            let Ok((200, body)) = client
-                .request("GET", &format!("/v1/blocks/{next}"), b"")
-                .await
-            else {
-                break;
-            };
-            let now = Instant::now();
-            if let Ok(block) = serde_json::from_slice::<serde_json::Value>(&body) {
-                for tx in block["transactions"].as_array().into_iter().flatten() {
-                    let bytes = tx["payload"]
-                        .as_str()
-                        .and_then(|p| BASE64.decode(p).ok())
-                        .unwrap_or_default();
-                    if let Some(id) = bytes
-                        .get(..8)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_be_bytes)
-                    {
-                        ledger.record_committed(id, now);
-                    }
-                }
-            }
-            height.store(next, Ordering::Relaxed);
-            next += 1;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            _ = stop.changed() => return,
-        }
-    }
 }
 
 /// Submits `rate` transactions a second to `api` in chunks through
@@ -288,7 +171,7 @@ pub async fn observe_stream(
     committee: Arc<ordo_types::Committee>,
     ledger: Arc<Ledger>,
     height: Arc<AtomicU64>,
-    committed_at: Arc<Mutex<Vec<(Instant, u64)>>>,
+    committed_at: Option<Arc<Mutex<Vec<(Instant, u64)>>>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut follower = ordo_client::Follower::new(ordo_client::FollowerConfig {
@@ -319,7 +202,9 @@ pub async fn observe_stream(
                 ledger.record_committed(id, now);
             }
         }
-        committed_at.lock().push((now, count));
+        if let Some(log) = &committed_at {
+            log.lock().push((now, count));
+        }
         height.store(block.height(), Ordering::Relaxed);
     }
 }

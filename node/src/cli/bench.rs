@@ -173,7 +173,7 @@ async fn measure(
         committee,
         ledger.clone(),
         height.clone(),
-        committed_at.clone(),
+        Some(committed_at.clone()),
         stop_rx.clone(),
     )));
     let window_start = start + Duration::from_secs(args.warmup);

@@ -112,7 +112,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .join(" ")
     );
     let runtime = tokio::runtime::Runtime::new()?;
-    let result = runtime.block_on(drive(&args, &apis, &dir, &mut children));
+    let committee = Arc::new(committee);
+    let result = runtime.block_on(drive(&args, &apis, committee, &dir, &mut children));
     children.stop();
     if args.dir.is_some() {
         eprintln!("data kept in {}", dir.display());
@@ -164,6 +165,7 @@ pub(super) async fn wait_healthy(
 async fn drive(
     args: &Args,
     apis: &[SocketAddr],
+    committee: Arc<Committee>,
     dir: &Path,
     children: &mut Children,
 ) -> anyhow::Result<()> {
@@ -174,20 +176,23 @@ async fn drive(
     let mut tasks = Vec::new();
     let n = apis.len() as u64;
     for (i, api) in apis.iter().enumerate() {
-        tasks.push(tokio::spawn(load::drive(
+        tasks.push(tokio::spawn(load::drive_chunks(
             *api,
             args.rate as f64 / n as f64,
             args.tx_size,
             i as u64,
             n,
+            1,
             ledger.clone(),
             stop_rx.clone(),
         )));
     }
-    tasks.push(tokio::spawn(load::observe(
+    tasks.push(tokio::spawn(load::observe_stream(
         apis[0],
+        committee,
         ledger.clone(),
         height.clone(),
+        None,
         stop_rx.clone(),
     )));
 
