@@ -17,7 +17,7 @@ use ordo_types::{Committee, Digest, Keypair, NodeIndex};
 use tokio::sync::mpsc;
 
 use crate::mempool_actor::MempoolInput;
-use crate::payload::{cert_key, decode_certs, CertRules};
+use crate::payload::{cert_key, decode_certs, CertRules, VerifiedCerts};
 use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::timers::{Clock, Timers};
@@ -77,7 +77,10 @@ pub fn build_core(settings: &CoreSettings, storage: &Storage) -> crate::Result<C
         election(n, settings.config.leader_term_views),
         recovery,
     )
-    .with_payload_rules(Box::new(CertRules::new(settings.committee.clone())));
+    .with_payload_rules(Box::new(CertRules::new(
+        settings.committee.clone(),
+        settings.verified.clone(),
+    )));
     if settings.inclusion_lists {
         core = core.with_inclusion_rules(Box::new(MempoolInclusion::new(
             settings.me,
@@ -101,6 +104,8 @@ pub struct CoreSettings {
     pub inclusion_lists: bool,
     pub inclusion_delay_ms: u64,
     pub max_inclusion_len: usize,
+    /// Certificates already verified (shared with the mempool driver).
+    pub verified: Arc<VerifiedCerts>,
 }
 
 impl ConsensusActor {

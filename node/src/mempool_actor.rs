@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::consensus_actor::ConsensusInput;
 use crate::output::Output;
-use crate::payload::encode_cert;
+use crate::payload::{encode_cert, VerifiedCerts};
 use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::timers::{Clock, Timers};
@@ -61,6 +61,7 @@ pub struct MempoolActor {
     local: VecDeque<Event>,
     retention_heights: u64,
     pruned_below: u64,
+    verified: Arc<VerifiedCerts>,
 }
 
 impl MempoolActor {
@@ -77,9 +78,11 @@ impl MempoolActor {
         clock: Clock,
         inbox: mpsc::Receiver<MempoolInput>,
         retention_heights: u64,
+        verified: Arc<VerifiedCerts>,
     ) -> Self {
         let pruned_below = storage.pruned_below().unwrap_or(0);
         MempoolActor {
+            verified,
             retention_heights,
             pruned_below,
             core,
@@ -164,6 +167,10 @@ impl MempoolActor {
             return;
         }
         let items: Vec<Vec<u8>> = certs.iter().filter_map(encode_cert).collect();
+        // The mempool accepted these only after verifying them.
+        for item in &items {
+            self.verified.insert(item);
+        }
         if self
             .consensus
             .try_send(ConsensusInput::Payload(items))

@@ -1,6 +1,9 @@
 //! Consensus payload items are encoded batch certificates.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use ordo_consensus::{Payload, PayloadItem, PayloadRules};
 use ordo_mempool::BatchCert;
@@ -26,28 +29,108 @@ pub fn decode_certs(payload: &Payload) -> Result<Vec<BatchCert>, String> {
         .collect()
 }
 
+/// Most certificates remembered as verified.
+const MAX_VERIFIED: usize = 65_536;
+
+/// Encoded certificates this node has already verified (by the mempool on
+/// receipt, or by [`CertRules`] in an earlier proposal), named by the digest
+/// of their bytes. Bounded: the oldest are forgotten first.
+#[derive(Default)]
+pub struct VerifiedCerts {
+    inner: Mutex<(HashSet<ordo_types::Digest>, VecDeque<ordo_types::Digest>)>,
+}
+
+impl VerifiedCerts {
+    pub fn insert(&self, item: &[u8]) {
+        let digest = ordo_types::Digest::of(item);
+        let mut inner = self.inner.lock();
+        if inner.0.insert(digest) {
+            inner.1.push_back(digest);
+            if inner.1.len() > MAX_VERIFIED {
+                if let Some(old) = inner.1.pop_front() {
+                    inner.0.remove(&old);
+                }
+            }
+        }
+    }
+
+    pub fn contains(&self, item: &[u8]) -> bool {
+        self.inner.lock().0.contains(&ordo_types::Digest::of(item))
+    }
+}
+
 /// A proposal's payload must be valid batch certificates of this committee,
-/// each at most once.
+/// each at most once. Certificates already verified are not checked again.
 pub struct CertRules {
     committee: Arc<Committee>,
+    verified: Arc<VerifiedCerts>,
 }
 
 impl CertRules {
-    pub fn new(committee: Arc<Committee>) -> Self {
-        CertRules { committee }
+    pub fn new(committee: Arc<Committee>, verified: Arc<VerifiedCerts>) -> Self {
+        CertRules {
+            committee,
+            verified,
+        }
     }
 }
 
 impl PayloadRules for CertRules {
     fn check(&self, payload: &Payload) -> Result<(), String> {
         let certs = decode_certs(payload)?;
-        let mut seen = std::collections::HashSet::with_capacity(certs.len());
-        for cert in &certs {
+        let mut seen = HashSet::with_capacity(certs.len());
+        for (cert, item) in certs.iter().zip(&payload.items) {
             if !seen.insert(cert.batch) {
                 return Err(format!("certificate {} twice", cert.batch));
             }
-            cert.verify(&self.committee).map_err(|e| e.to_string())?;
+            if !self.verified.contains(item) {
+                cert.verify(&self.committee).map_err(|e| e.to_string())?;
+                self.verified.insert(item);
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ordo_mempool::{Batch, BatchCert};
+    use ordo_types::Committee;
+
+    use super::*;
+
+    #[test]
+    fn forged_certificates_are_refused_unless_already_verified_bytes() {
+        let (committee, keys) = Committee::for_testing(4);
+        let committee = Arc::new(committee);
+        let batch = Batch {
+            author: 0,
+            seq: 1,
+            txs: vec![],
+        };
+        let header = batch.header();
+        let acks: Vec<_> = (0..3u16)
+            .map(|i| {
+                let ack = ordo_mempool::BatchAck::sign(&header, i, &keys[usize::from(i)]);
+                (ack.signer, ack.signature)
+            })
+            .collect();
+        let good = BatchCert::new(&header, acks);
+        let mut forged = good.clone();
+        forged.signatures[0].1 = ordo_types::Signature([3; 64]);
+        let verified = Arc::new(VerifiedCerts::default());
+        let rules = CertRules::new(committee, verified.clone());
+        let payload = |c: &BatchCert| Payload {
+            items: vec![encode_cert(c).unwrap()],
+        };
+        assert!(rules.check(&payload(&forged)).is_err());
+        assert!(rules.check(&payload(&good)).is_ok());
+        assert!(verified.contains(&encode_cert(&good).unwrap()));
+        // The forged one was never cached, so it stays refused.
+        assert!(rules.check(&payload(&forged)).is_err());
+        let twice = Payload {
+            items: vec![encode_cert(&good).unwrap(), encode_cert(&good).unwrap()],
+        };
+        assert!(rules.check(&twice).is_err());
     }
 }

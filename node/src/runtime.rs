@@ -16,6 +16,7 @@ use crate::config::Validated;
 use crate::consensus_actor::{build_core, ConsensusActor, ConsensusInput, CoreSettings};
 use crate::mempool_actor::{MempoolActor, MempoolInput};
 use crate::output::Output;
+use crate::payload::VerifiedCerts;
 use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::timers::Clock;
@@ -70,7 +71,9 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     let (consensus_tx, consensus_rx) = mpsc::channel(INBOX);
     let (mempool_tx, mempool_rx) = mpsc::channel(INBOX);
 
+    let verified = Arc::new(VerifiedCerts::default());
     let settings = CoreSettings {
+        verified: verified.clone(),
         config: config.consensus.clone(),
         committee: committee.clone(),
         me,
@@ -116,6 +119,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         clock,
         mempool_rx,
         config.storage.retention_heights,
+        verified,
     );
     // Blocks consensus stored but the output did not deliver before a
     // restart: hand them to the mempool again so their batches are found.
