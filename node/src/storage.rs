@@ -15,7 +15,7 @@
 //! | `blocks` | digest | blocks this node voted for (to recover and serve fetches) |
 //! | `committed_by_digest` | digest | committed blocks (to serve fetches) |
 //! | `batches` | digest | batch bytes |
-//! | `output` | height | the delivered block with its batches |
+//! | `output` | height | the delivered block, naming its batches by digest |
 
 use std::path::Path;
 
@@ -44,6 +44,17 @@ const SAFETY_KEY: &str = "safety";
 const PRUNED_KEY: &str = "batches_pruned_below";
 const DELIVERED_KEY: &str = "delivered";
 const NEXT_SEQ_KEY: &str = "next_own_batch_seq";
+
+/// An output row: the delivered block, naming its batches by digest.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredOutput {
+    header: ordo_consensus::BlockHeader,
+    cert: ordo_consensus::CommitCert,
+    payload: ordo_consensus::Payload,
+    inclusion: Vec<ordo_consensus::InclusionAttachment>,
+    batches: Vec<Digest>,
+    skipped: Vec<(u32, u32)>,
+}
 
 /// The node's database.
 pub struct Storage {
@@ -207,7 +218,17 @@ impl Storage {
     /// Stores a delivered block and advances the delivered height, in one
     /// transaction.
     pub fn save_output(&self, block: &OutputBlock) -> Result<()> {
-        let bytes = ordo_types::codec::encode_local(block)?;
+        // The batches are stored already (they were persisted before they
+        // were acknowledged or once fetched); the row only names them.
+        let stored = StoredOutput {
+            header: block.header.clone(),
+            cert: block.cert.clone(),
+            payload: block.payload.clone(),
+            inclusion: block.inclusion.clone(),
+            batches: block.batches.iter().map(|b| b.digest()).collect(),
+            skipped: block.skipped.clone(),
+        };
+        let bytes = encode(&stored)?;
         let height = block.height();
         let txn = self.db.begin_write()?;
         {
@@ -220,13 +241,32 @@ impl Storage {
         Ok(())
     }
 
+    /// The delivered block at `height` with its batches; `None` if it is not
+    /// delivered yet or was pruned.
     pub fn output(&self, height: Height) -> Result<Option<OutputBlock>> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(OUTPUT)?;
-        let value = table.get(height)?;
-        value
-            .map(|v| decode(v.value()).map_err(Error::from))
-            .transpose()
+        let Some(value) = table.get(height)? else {
+            return Ok(None);
+        };
+        let stored: StoredOutput = decode(value.value())?;
+        let batches_table = txn.open_table(BATCHES)?;
+        let mut batches = Vec::with_capacity(stored.batches.len());
+        for digest in &stored.batches {
+            let Some(bytes) = batches_table.get(digest.as_bytes().as_slice())? else {
+                // Pruned with an earlier height that carried the same batch.
+                return Ok(None);
+            };
+            batches.push(decode(bytes.value())?);
+        }
+        Ok(Some(OutputBlock {
+            header: stored.header,
+            cert: stored.cert,
+            payload: stored.payload,
+            inclusion: stored.inclusion,
+            batches,
+            skipped: stored.skipped,
+        }))
     }
 
     /// Seq of this node's next own batch (0 on a fresh node).
