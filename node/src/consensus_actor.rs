@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ordo_consensus::{election, Action, CommittedBlock, Core, Event, Message, PayloadItem, Timer};
 use ordo_mempool::consensus::MempoolInclusion;
-use ordo_mempool::{Batch, BatchCert};
+use ordo_mempool::BatchCert;
 use ordo_network::{Class, Network};
-use ordo_types::codec::{decode, encode};
+use ordo_types::codec::encode;
 use ordo_types::{Committee, Digest, Keypair, NodeIndex};
 use tokio::sync::mpsc;
 
@@ -21,7 +21,7 @@ use crate::payload::{cert_key, decode_certs, CertRules, VerifiedCerts};
 use crate::shared::Shared;
 use crate::storage::Storage;
 use crate::timers::{Clock, Timers};
-use crate::wire::{SyncMessage, SyncedBlock, MAX_SYNC_BLOCKS};
+use crate::wire::{SyncMessage, SyncedBlock, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES};
 
 /// How often a node asks a peer for its committed height.
 const SYNC_INTERVAL_MS: u64 = 500;
@@ -62,6 +62,8 @@ pub struct ConsensusActor {
     timers: Timers<ActorTimer>,
     next_sync_peer: NodeIndex,
     sync_request: Option<(NodeIndex, u64)>,
+    /// Highest committed height a peer reported.
+    peer_tip: u64,
 }
 
 /// Builds a consensus core from what storage holds, with the batch
@@ -135,6 +137,7 @@ impl ConsensusActor {
             timers: Timers::new(),
             next_sync_peer,
             sync_request: None,
+            peer_tip: 0,
         }
     }
 
@@ -341,6 +344,7 @@ impl ConsensusActor {
             }
             SyncMessage::Tip { height } => {
                 let tip = self.shared.committed();
+                self.peer_tip = self.peer_tip.max(height);
                 if height > tip + SYNC_LAG && self.sync_request.is_none() {
                     tracing::info!(
                         peer = from,
@@ -380,8 +384,8 @@ impl ConsensusActor {
     }
 
     /// Verifies synced blocks against our tip and the committee, stores
-    /// them, hands them to the mempool for delivery, and restarts the core
-    /// from the new tip.
+    /// them, hands them to the mempool (which fetches their batches and
+    /// delivers them), and restarts the core from the new tip.
     async fn on_synced(&mut self, from: NodeIndex, blocks: Vec<SyncedBlock>) {
         if self.sync_request.map(|(peer, _)| peer) != Some(from) {
             return;
@@ -394,7 +398,7 @@ impl ConsensusActor {
             Err(e) => return tracing::error!("cannot read the tip: {e}"),
         };
         let received = blocks.len() as u64;
-        let (accepted, certs, batches, fault) = verify_synced(&self.committee, tip, parent, blocks);
+        let (accepted, certs, fault) = verify_synced(&self.committee, tip, parent, blocks);
         if let Some(fault) = fault {
             tracing::warn!(peer = from, "sync response refused: {fault}");
             self.shared
@@ -406,15 +410,8 @@ impl ConsensusActor {
         }
         let last = tip + accepted.len() as u64;
         let storage = self.storage.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            let encoded: Vec<(Digest, Vec<u8>)> = batches
-                .iter()
-                .filter_map(|b| encode(b).ok().map(|bytes| (b.digest(), bytes)))
-                .collect();
-            storage.save_batches(encoded.iter().map(|(d, b)| (*d, b.as_slice())))?;
-            storage.save_commits(&accepted)
-        })
-        .await;
+        // Batches are fetched by the mempool from the certificates' signers.
+        let saved = tokio::task::spawn_blocking(move || storage.save_commits(&accepted)).await;
         if let Err(e) = flatten(saved) {
             tracing::error!("cannot store synced blocks: {e}");
             return;
@@ -438,7 +435,7 @@ impl ConsensusActor {
             }
             Err(e) => tracing::error!("cannot restart consensus after catch-up: {e}"),
         }
-        if received == MAX_SYNC_BLOCKS {
+        if received > 0 && self.shared.committed() + SYNC_LAG < self.peer_tip {
             self.request_blocks(from, last + 1);
         }
     }
@@ -471,47 +468,33 @@ fn flatten<T>(r: Result<crate::Result<T>, tokio::task::JoinError>) -> crate::Res
     r.map_err(|e| crate::Error::Storage(format!("storage task failed: {e}")))?
 }
 
-/// Reads committed blocks `start..start+count` with their batches; pruned
-/// heights go without batches. Stops at a retained block whose batches are
-/// missing.
+/// Reads committed blocks `start..start+count` (at most [`MAX_SYNC_BYTES`]
+/// of them, at least one), marking heights this node has pruned.
 fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<SyncedBlock>> {
     let mut out = Vec::new();
+    let mut bytes = 0usize;
     let pruned_below = storage.pruned_below()?;
     for height in start..start.saturating_add(count) {
         let Some(committed) = storage.committed(height)? else {
             break;
         };
-        if height < pruned_below {
-            out.push(SyncedBlock {
-                committed,
-                batches: Vec::new(),
-                pruned: true,
-            });
-            continue;
-        }
-        let certs = decode_certs(&committed.block.payload).map_err(crate::Error::Storage)?;
-        let mut batches = Vec::with_capacity(certs.len());
-        for cert in &certs {
-            match storage.batch(&cert.batch)? {
-                Some(bytes) => batches.push(decode::<Batch>(&bytes)?),
-                None => return Ok(out),
-            }
+        bytes += encode(&committed).map_or(usize::MAX / 2, |b| b.len());
+        if !out.is_empty() && bytes > MAX_SYNC_BYTES {
+            break;
         }
         out.push(SyncedBlock {
             committed,
-            batches,
-            pruned: false,
+            pruned: height < pruned_below,
         });
     }
     Ok(out)
 }
 
 /// Verified blocks, the certificates of each (`None` for a pruned height),
-/// their batches, and why the rest was refused.
+/// and why the rest was refused.
 type Verified = (
     Vec<CommittedBlock>,
     Vec<Option<Vec<BatchCert>>>,
-    Vec<Batch>,
     Option<String>,
 );
 
@@ -527,7 +510,6 @@ fn verify_synced(
 ) -> Verified {
     let mut accepted = Vec::new();
     let mut all_certs = Vec::new();
-    let mut all_batches = Vec::new();
     for (i, synced) in blocks.into_iter().enumerate() {
         let block = &synced.committed.block;
         let expected = tip + 1 + i as u64;
@@ -550,7 +532,7 @@ fn verify_synced(
             None
         };
         if fault.is_some() {
-            return (accepted, all_certs, all_batches, fault);
+            return (accepted, all_certs, fault);
         }
         if synced.pruned {
             // The peer no longer has the batches; the chain is still verified.
@@ -561,37 +543,14 @@ fn verify_synced(
         }
         let certs = match decode_certs(&block.payload) {
             Ok(c) => c,
-            Err(e) => return (accepted, all_certs, all_batches, Some(e)),
+            Err(e) => return (accepted, all_certs, Some(e)),
         };
-        for cert in &certs {
-            if let Err(e) = cert.verify(committee) {
-                return (
-                    accepted,
-                    all_certs,
-                    all_batches,
-                    Some(format!("height {expected}: {e}")),
-                );
-            }
-        }
-        let batches_ok = synced.batches.len() == certs.len()
-            && certs
-                .iter()
-                .zip(&synced.batches)
-                .all(|(c, b)| c.matches(b).is_ok());
-        if !batches_ok {
-            return (
-                accepted,
-                all_certs,
-                all_batches,
-                Some(format!(
-                    "height {expected}: batches do not match certificates"
-                )),
-            );
+        if let Some(e) = certs.iter().find_map(|c| c.verify(committee).err()) {
+            return (accepted, all_certs, Some(format!("height {expected}: {e}")));
         }
         parent = block.digest();
-        all_batches.extend(synced.batches);
         all_certs.push(Some(certs));
         accepted.push(synced.committed);
     }
-    (accepted, all_certs, all_batches, None)
+    (accepted, all_certs, None)
 }

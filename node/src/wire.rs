@@ -2,7 +2,6 @@
 //! `Consensus`, mempool messages on `Batches`, and catch-up on `Sync`.
 
 use ordo_consensus::CommittedBlock;
-use ordo_mempool::Batch;
 use serde::{Deserialize, Serialize};
 
 /// Most committed blocks in one sync response.
@@ -26,11 +25,15 @@ pub enum SyncMessage {
     Blocks(Vec<SyncedBlock>),
 }
 
-/// A committed block with the batches its certificates name, in order; or,
-/// for a height the peer has pruned, the block alone (`pruned`).
+/// A committed block with its certificate. Its batches are not included
+/// (one block's batches can exceed a frame): the receiver fetches them from
+/// the batch certificates' signers, unless the peer says the height is
+/// `pruned`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncedBlock {
     pub committed: CommittedBlock,
-    pub batches: Vec<Batch>,
     pub pruned: bool,
 }
+
+/// Most bytes of blocks in one sync response (well under a frame).
+pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
