@@ -164,6 +164,9 @@ pub async fn drive_chunks(
     }
 }
 
+/// When each observed block arrived and how many transactions it held.
+pub type CommitLog = Arc<Mutex<Vec<(Instant, u64)>>>;
+
 /// Follows node `api`'s verified stream and records, per committed sampled
 /// transaction, its latency, and per second how many transactions committed.
 pub async fn observe_stream(
@@ -171,7 +174,7 @@ pub async fn observe_stream(
     committee: Arc<ordo_types::Committee>,
     ledger: Arc<Ledger>,
     height: Arc<AtomicU64>,
-    committed_at: Option<Arc<Mutex<Vec<(Instant, u64)>>>>,
+    committed_at: Option<CommitLog>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut follower = ordo_client::Follower::new(ordo_client::FollowerConfig {
