@@ -54,7 +54,7 @@ fn workload() -> (Vec<Vec<Vec<u8>>>, usize) {
     for i in 0..TOTAL {
         let s = i % ACCOUNTS as usize;
         let to = keys[rng.next(ACCOUNTS) as usize].public();
-        let tx = match i % 33 {
+        let tx = match i % 100 {
             // Bad signature: signed for another amount.
             5 => {
                 invalid += 1;
@@ -297,6 +297,14 @@ fn n4_ledger_same_root_everywhere_after_10k_transfers_with_a_kill() {
     }
     assert_eq!(supply, [u128::from(ACCOUNTS * BALANCE); 2]);
     assert_eq!(replay.total_supply(), u128::from(ACCOUNTS * BALANCE));
+    // Node 3 resumed its ledger from its durable cursor, not from genesis.
+    let log = cluster.log(3);
+    let starts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("backend started") && l.contains("ledger"))
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(!starts[1].contains("cursor=0"), "{starts:?}");
     let s = cluster.status(3).unwrap();
     assert_eq!(s["backends"]["execution"]["kind"], "ledger");
     assert_eq!(s["backends"]["da"]["kind"], "local");

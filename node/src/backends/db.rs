@@ -50,6 +50,9 @@ pub struct RootRecord {
     pub rejected: u64,
 }
 
+/// A saved ledger: its accounts, its height and its genesis root.
+pub type SavedLedger = (BTreeMap<PublicKey, Account>, u64, Digest);
+
 /// Ledger transactions applied / rejected since genesis.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
@@ -114,7 +117,7 @@ impl BackendDb {
 
     /// The ledger state as last saved, with its height; `None` on a data dir
     /// the ledger never ran on.
-    pub fn load_ledger(&self) -> Result<Option<(BTreeMap<PublicKey, Account>, u64, Digest)>> {
+    pub fn load_ledger(&self) -> Result<Option<SavedLedger>> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(LEDGER_META)?;
         let Some(genesis) = meta.get(GENESIS_KEY)? else {
