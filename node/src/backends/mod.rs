@@ -348,3 +348,44 @@ pub fn start(
     tasks.push(tokio::spawn(runner::forward(blocks, queues)));
     Ok(tasks)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> BackendsConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_and_checks() {
+        let c = BackendsConfig::default();
+        assert_eq!((c.da.as_str(), c.execution.as_str()), ("local", "none"));
+        assert!(c.check().is_ok());
+        assert!(parse("da = \"s4\"")
+            .check()
+            .unwrap_err()
+            .contains("unknown da"));
+        assert!(parse("execution = \"evm\"").check().is_err());
+        assert!(parse("queue_blocks = 0").check().is_err());
+        assert!(parse("da = \"object-store\"").check().is_err());
+        assert!(
+            parse("da = \"object-store\"\nobject_store_url = \"file:///tmp/x\"")
+                .check()
+                .is_ok()
+        );
+        assert!(toml::from_str::<BackendsConfig>("colour = 1").is_err());
+        let ledger = parse(
+            "execution = \"ledger\"\n[ledger]\ndev_accounts = 2\ngenesis = [{ key = \"00\", balance = 1 }]",
+        );
+        assert!(ledger.check().unwrap_err().contains("genesis key"));
+        let key = ordo_ledger::dev_keypair(7).public().to_hex();
+        let ledger = parse(&format!(
+            "execution = \"ledger\"\n[ledger]\ndev_accounts = 2\ngenesis = [{{ key = \"{key}\", balance = 5 }}]"
+        ));
+        let balances = ledger.ledger.genesis_balances().unwrap();
+        assert_eq!(balances.len(), 3);
+        assert_eq!(balances[2].1, 5);
+    }
+}
