@@ -45,6 +45,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/blocks/{height}", get(block))
         .route("/v1/stream", get(crate::stream::stream))
+        .route(
+            "/v1/ledger/root/{height}",
+            get(crate::backends::api::ledger_root),
+        )
+        .route(
+            "/v1/ledger/accounts/{key}",
+            get(crate::backends::api::ledger_account),
+        )
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -53,7 +61,7 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// An API error: status, stable code, message.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -262,6 +270,8 @@ async fn status(State(state): State<ApiState>) -> Json<serde_json::Value> {
         "misbehaviour_reports": s.misbehaviour.load(std::sync::atomic::Ordering::Relaxed),
         "storage_ok": !s.storage_failed(),
         "intake_transactions": state.intake.len(),
+        "backends": crate::backends::api::status_json(s),
+        "ledger": crate::backends::api::ledger_json(s),
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }

@@ -12,6 +12,10 @@
 //!
 //! [storage]
 //! retention_heights = 100000
+//!
+//! [backends]                        # see docs/backends.md
+//! da = "local"                      # "local" | "object-store" | "none"
+//! execution = "none"                # "none" | "ledger"
 //! ```
 
 use std::net::SocketAddr;
@@ -46,6 +50,9 @@ pub struct NodeConfig {
     pub intake: ordo_mempool::IntakeConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    /// Data availability and execution backends (`docs/backends.md`).
+    #[serde(default)]
+    pub backends: crate::backends::BackendsConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +124,7 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
+        config.backends.resolve_paths(base);
         Ok(config)
     }
 
@@ -150,6 +158,7 @@ impl NodeConfig {
                 "consensus: need 0 < base_timeout_ms <= max_timeout_ms".into()
             ));
         }
+        self.backends.check().map_err(err)?;
         std::net::UdpSocket::bind(listen)
             .map_err(|e| err(format!("cannot listen for peers on {listen} (UDP): {e}")))?;
         std::net::TcpListener::bind(api_listen)

@@ -11,6 +11,8 @@ pub enum Error {
     Types(#[from] ordo_types::Error),
     #[error("storage: {0}")]
     Storage(String),
+    #[error("backend: {0}")]
+    Backend(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

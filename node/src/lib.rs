@@ -10,6 +10,7 @@
 //!   code, never a crash.
 
 pub mod api;
+pub mod backends;
 pub mod cli;
 pub mod config;
 pub mod consensus_actor;

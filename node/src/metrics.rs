@@ -81,6 +81,7 @@ pub fn render(state: &ApiState) -> String {
         "Heights below this have had their batches pruned",
         as_i64(state.storage.pruned_below().unwrap_or(0)),
     );
+    crate::backends::api::register_metrics(&mut r, s);
     let net = state.network.metrics();
     let peers: Family<Labels, Gauge> = Family::default();
     let rtt: Family<Labels, Gauge> = Family::default();

@@ -147,7 +147,13 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         network: network.clone(),
     });
 
-    let mut tasks = Vec::new();
+    // Backends subscribe to delivered blocks before anything is delivered.
+    let mut tasks = crate::backends::start(
+        &config.backends,
+        &config.data_dir,
+        storage.clone(),
+        shared.clone(),
+    )?;
     tasks.push(tokio::spawn(consensus.run()));
     tasks.push(tokio::spawn(mempool.run()));
     tasks.push(tokio::spawn(dispatch(

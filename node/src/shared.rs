@@ -23,6 +23,8 @@ pub struct Shared {
     pub timeouts: AtomicU64,
     pub misbehaviour: AtomicU64,
     blocks: broadcast::Sender<Arc<OutputBlock>>,
+    /// The running backends (data availability, execution).
+    pub backends: crate::backends::Registry,
 }
 
 impl Shared {
@@ -37,6 +39,7 @@ impl Shared {
             timeouts: AtomicU64::new(0),
             misbehaviour: AtomicU64::new(0),
             blocks: broadcast::channel(PUBLISH_BUFFER).0,
+            backends: crate::backends::Registry::default(),
         }
     }
 

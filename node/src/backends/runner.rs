@@ -1,0 +1,257 @@
+//! Runs one backend: takes delivered blocks from its bounded queue, or from
+//! storage when the queue dropped them, hands them to the backend strictly in
+//! height order from its durable cursor, and retries failures with capped
+//! exponential back-off. Never blocks the node's loops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+
+use super::db::BackendDb;
+use super::{BackendStatus, DataAvailability, ExecutionBackend};
+use crate::error::{Error, Result};
+use crate::output::OutputBlock;
+use crate::shared::Shared;
+use crate::storage::Storage;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// How often an idle runner checks the delivered height (in case the queue
+/// dropped blocks).
+const POLL: Duration = Duration::from_millis(500);
+
+/// A backend as the runner drives it.
+pub trait Stage: Send + 'static {
+    fn name(&self) -> &'static str;
+    fn kind(&self) -> &'static str;
+    /// Last height finished (durable).
+    fn cursor(&self) -> u64;
+    /// Finishes block `cursor() + 1` durably; refuses any other height.
+    fn process(&mut self, block: &OutputBlock) -> Result<()>;
+}
+
+fn check_next(name: &str, cursor: u64, block: &OutputBlock) -> Result<()> {
+    if block.height() != cursor + 1 {
+        return Err(Error::Backend(format!(
+            "{name}: block {} does not follow the cursor {cursor}",
+            block.height()
+        )));
+    }
+    Ok(())
+}
+
+/// A data-availability backend with its receipts and cursor.
+pub struct DaStage {
+    da: Box<dyn DataAvailability>,
+    db: Arc<BackendDb>,
+    cursor: u64,
+}
+
+impl DaStage {
+    pub fn new(da: Box<dyn DataAvailability>, db: Arc<BackendDb>) -> Result<Self> {
+        let cursor = db.cursor(super::db::DA_CURSOR)?;
+        Ok(DaStage { da, db, cursor })
+    }
+}
+
+impl Stage for DaStage {
+    fn name(&self) -> &'static str {
+        "da"
+    }
+
+    fn kind(&self) -> &'static str {
+        self.da.kind()
+    }
+
+    fn cursor(&self) -> u64 {
+        self.cursor
+    }
+
+    fn process(&mut self, block: &OutputBlock) -> Result<()> {
+        check_next("da", self.cursor, block)?;
+        let receipt = self.da.publish(block)?;
+        self.db.save_receipt(&receipt)?;
+        self.cursor = block.height();
+        Ok(())
+    }
+}
+
+/// An execution backend.
+pub struct ExecStage(pub Box<dyn ExecutionBackend>);
+
+impl Stage for ExecStage {
+    fn name(&self) -> &'static str {
+        "execution"
+    }
+
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
+    fn cursor(&self) -> u64 {
+        self.0.cursor()
+    }
+
+    fn process(&mut self, block: &OutputBlock) -> Result<()> {
+        check_next("execution", self.0.cursor(), block)?;
+        self.0.apply(block).map(|_| ())
+    }
+}
+
+/// Copies published blocks into every backend's queue without waiting: a
+/// full queue drops the block (its backend reads it from storage later).
+pub async fn forward(
+    mut blocks: broadcast::Receiver<Arc<OutputBlock>>,
+    queues: Vec<mpsc::Sender<Arc<OutputBlock>>>,
+) {
+    loop {
+        match blocks.recv().await {
+            Ok(block) => {
+                for queue in &queues {
+                    let _ = queue.try_send(block.clone());
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Where the next block comes from.
+enum Next {
+    Block(Arc<OutputBlock>),
+    /// Not delivered yet.
+    Wait,
+    /// Delivered, but its output is gone (pruned, or synced without it).
+    Pruned,
+}
+
+pub async fn run(
+    mut stage: Box<dyn Stage>,
+    status: Arc<BackendStatus>,
+    mut queue: mpsc::Receiver<Arc<OutputBlock>>,
+    storage: Arc<Storage>,
+    shared: Arc<Shared>,
+) {
+    let mut pending: Option<Arc<OutputBlock>> = None;
+    let mut backoff = BACKOFF_MIN;
+    let name = stage.name();
+    loop {
+        let next = stage.cursor() + 1;
+        let found = match take_queued(&mut pending, &mut queue, next) {
+            Some(block) => Ok(Next::Block(block)),
+            None if shared.delivered() >= next => read(&storage, next).await,
+            None => Ok(Next::Wait),
+        };
+        let block = match found {
+            Ok(Next::Block(block)) => block,
+            Ok(Next::Wait) => {
+                tokio::select! {
+                    block = queue.recv() => match block {
+                        Some(block) => pending = Some(block),
+                        None => tokio::time::sleep(POLL).await,
+                    },
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            Ok(Next::Pruned) => {
+                let message = format!(
+                    "height {next} was pruned before the {name} backend reached it; it \
+                     cannot continue (raise storage.retention_heights, or restore the \
+                     backend's state from another node)"
+                );
+                tracing::error!(backend = name, height = next, "{message}");
+                status.halt(message);
+                return;
+            }
+            Err(e) => {
+                fail(&status, name, next, &e, &mut backoff).await;
+                continue;
+            }
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let result = stage.process(&block);
+            (stage, block, result)
+        })
+        .await;
+        match result {
+            Ok((back, block, result)) => {
+                stage = back;
+                match result {
+                    Ok(()) => {
+                        status.set_height(next);
+                        backoff = BACKOFF_MIN;
+                    }
+                    Err(e) => {
+                        pending = Some(block);
+                        fail(&status, name, next, &e, &mut backoff).await;
+                    }
+                }
+            }
+            Err(e) => {
+                let message = format!("{name} backend task failed: {e}");
+                tracing::error!(backend = name, height = next, "{message}");
+                status.halt(message);
+                return;
+            }
+        }
+    }
+}
+
+/// The queued block of height `next`, dropping older ones; a newer one is
+/// kept for later (the blocks between are read from storage).
+fn take_queued(
+    pending: &mut Option<Arc<OutputBlock>>,
+    queue: &mut mpsc::Receiver<Arc<OutputBlock>>,
+    next: u64,
+) -> Option<Arc<OutputBlock>> {
+    loop {
+        let block = match pending.take() {
+            Some(block) => block,
+            None => queue.try_recv().ok()?,
+        };
+        if block.height() == next {
+            return Some(block);
+        }
+        if block.height() > next {
+            *pending = Some(block);
+            return None;
+        }
+    }
+}
+
+async fn read(storage: &Arc<Storage>, height: u64) -> Result<Next> {
+    let storage = storage.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<Next> {
+        match storage.output(height)? {
+            Some(block) => Ok(Next::Block(Arc::new(block))),
+            None if storage.pruned_below()? > height => Ok(Next::Pruned),
+            None => Err(Error::Backend(format!(
+                "delivered height {height} has no stored output"
+            ))),
+        }
+    })
+    .await;
+    result.map_err(|e| Error::Backend(e.to_string()))?
+}
+
+async fn fail(
+    status: &BackendStatus,
+    name: &str,
+    height: u64,
+    error: &Error,
+    backoff: &mut Duration,
+) {
+    let message = format!("height {height}: {error}");
+    tracing::warn!(
+        backend = name,
+        height,
+        retry_in_ms = backoff.as_millis() as u64,
+        "backend failed: {error}"
+    );
+    status.record_error(message);
+    tokio::time::sleep(*backoff).await;
+    *backoff = (*backoff * 2).min(BACKOFF_MAX);
+}
