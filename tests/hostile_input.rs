@@ -13,7 +13,7 @@
 //! - the HTTP transaction bodies: `api::split_chunk` and the JSON body
 //!   shape (the live server is attacked in `tests/byzantine.rs`).
 //!
-//! `ORDO_FUZZ_ITERS` scales the iteration counts (default 20000 each).
+//! `ORDO_FUZZ_ITERS` scales the iteration counts (default 200000 each).
 //! Crashes found are kept as regression cases in `regressions()` below.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ordo_consensus::messages::{timeout_message, vote_message, Message, PayloadItem};
+use ordo_consensus::messages::{timeout_message, vote_message, Message};
 use ordo_consensus::testing::Fixture;
 use ordo_consensus::{Config as CConfig, Event as CEvent, Timer as CTimer, Timeout, Vote};
 use ordo_mempool::{Batch, BatchAck, BatchCert, Mempool, Transaction};
@@ -33,7 +33,7 @@ fn iters() -> usize {
     std::env::var("ORDO_FUZZ_ITERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(200_000)
 }
 
 struct Rng(u64);
@@ -95,7 +95,8 @@ impl Rng {
                 }
                 6 => {
                     let at = self.below(v.len() + 1);
-                    let extra = self.bytes(1 + self.below(16));
+                    let len = 1 + self.below(16);
+                    let extra = self.bytes(len);
                     v.splice(at..at, extra);
                 }
                 _ => {
@@ -330,7 +331,10 @@ fn fuzz_mempool_handle_never_panics() {
             let event = match rng.below(10) {
                 0 => ordo_mempool::Event::Transactions(vec![Transaction::new(
                     rng.below(4) as u64,
-                    Bytes::from(rng.bytes(1 + rng.below(64))),
+                    {
+                        let len = 1 + rng.below(64);
+                        Bytes::from(rng.bytes(len))
+                    },
                 )]),
                 1 => {
                     let certs = seeds
