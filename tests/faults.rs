@@ -84,6 +84,7 @@ fn crash_storm(cycles: u64) {
             risky.clone(),
         ),
     ];
+    cluster.wait_delivered(0, 5, Duration::from_secs(30));
     let started = Instant::now();
     let mut kills: Vec<(usize, Instant)> = Vec::new();
     for cycle in 0..cycles {
@@ -98,6 +99,7 @@ fn crash_storm(cycles: u64) {
         kills.push((victim, Instant::now() + Duration::from_secs(1)));
         let down = 500 + rng.below(2000);
         std::thread::sleep(Duration::from_millis(down));
+        eprintln!("  heights while node {victim} is down: {:?}", (0..4).map(|n| cluster.delivered(n)).collect::<Vec<_>>());
         let others_height = (0..4)
             .filter(|n| *n != victim)
             .map(|n| cluster.delivered(n))
@@ -132,8 +134,35 @@ fn crash_storm(cycles: u64) {
         .cloned()
         .collect();
     let must = payloads(&counted);
-    for n in 0..4 {
-        checks::wait_committed(&cluster, n, &must, Duration::from_secs(120));
+    eprintln!("kills: {:?}", kills.iter().map(|(v, at)| (*v, at.duration_since(started))).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
+        let missing: Vec<&Ack> = counted
+            .iter()
+            .filter(|a| !counts.contains_key(&a.payload))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let mut by_node = [0usize; 4];
+            for a in &missing {
+                by_node[a.node] += 1;
+            }
+            let first = missing.iter().map(|a| a.at).min().unwrap();
+            let last = missing.iter().map(|a| a.at).max().unwrap();
+            panic!(
+                "{} acknowledged transactions never committed (by acking node {by_node:?}), \
+                 acknowledged between {:?} and {:?} after the storm began; kills at {:?}; e.g. {:?}",
+                missing.len(),
+                first.saturating_duration_since(started),
+                last.saturating_duration_since(started),
+                kills.iter().map(|(v, at)| (*v, at.saturating_duration_since(started))).collect::<Vec<_>>(),
+                missing.iter().take(3).map(|a| &a.payload).collect::<Vec<_>>(),
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
     }
     let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
     for (payload, count) in &counts {

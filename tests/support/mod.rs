@@ -316,6 +316,18 @@ impl Drop for Cluster {
         for i in 0..self.procs.len() {
             self.kill(i);
         }
+        // A failing test keeps its nodes' logs for the post-mortem.
+        if std::thread::panicking() {
+            let name = self.dir.path().file_name().unwrap().to_string_lossy().to_string();
+            let keep = std::env::temp_dir().join("ordo-test-logs").join(name);
+            if std::fs::create_dir_all(&keep).is_ok() {
+                for i in 0..self.procs.len() {
+                    let log = format!("node-{i}.log");
+                    let _ = std::fs::copy(self.dir.path().join(&log), keep.join(&log));
+                }
+                eprintln!("node logs kept in {}", keep.display());
+            }
+        }
     }
 }
 
