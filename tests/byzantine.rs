@@ -46,9 +46,14 @@ fn misbehaviour(cluster: &Cluster, i: usize) -> u64 {
 
 /// Every kind of bad frame a member can send, by class. Returns how many
 /// frames of each kind were queued.
-fn attack_frames(committee: &Committee, me: &Keypair, rng: &mut Rng) -> Vec<(Class, String, Bytes)> {
+fn attack_frames(
+    committee: &Committee,
+    me: &Keypair,
+    rng: &mut Rng,
+) -> Vec<(Class, String, Bytes)> {
     let mut out = Vec::new();
-    let mut push = |class, kind: &str, bytes: Vec<u8>| out.push((class, kind.to_string(), Bytes::from(bytes)));
+    let mut push =
+        |class, kind: &str, bytes: Vec<u8>| out.push((class, kind.to_string(), Bytes::from(bytes)));
     let genesis = Block::genesis(committee.digest());
     let genesis_qc = QuorumCert::genesis(committee);
     // 1. Garbage that does not decode, on every class.
@@ -226,7 +231,10 @@ fn attack_frames(committee: &Committee, me: &Keypair, rng: &mut Rng) -> Vec<(Cla
         push(
             Class::Sync,
             "sync_tip_claim_absurd",
-            encode(&SyncMessage::Tip { height: u64::MAX - k }).unwrap(),
+            encode(&SyncMessage::Tip {
+                height: u64::MAX - k,
+            })
+            .unwrap(),
         );
         push(
             Class::Sync,
@@ -354,11 +362,19 @@ fn n4_byzantine_member_over_quic_is_counted_and_honest_nodes_keep_committing() {
         assert!(metric.unwrap_or(0.0) > 0.0, "node {i}: /metrics {metric:?}");
     }
     let rest = checks::progress(&cluster, 0, Duration::from_secs(4));
-    assert!(during >= 3, "honest nodes committed {during} heights during the attack");
+    assert!(
+        during >= 3,
+        "honest nodes committed {during} heights during the attack"
+    );
     assert!(rest >= 1, "honest nodes stalled after the attack");
     stop.store(true, Ordering::Relaxed);
     loader.join().unwrap();
-    let must: HashSet<String> = acked.lock().unwrap().iter().map(|a| a.payload.clone()).collect();
+    let must: HashSet<String> = acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.payload.clone())
+        .collect();
     for i in 0..3 {
         checks::wait_committed(&cluster, i, &must, Duration::from_secs(60));
     }
@@ -396,7 +412,10 @@ fn n4_non_member_dialing_the_consensus_port_is_refused() {
     let before = cluster.misbehaviour_or_zero();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let delivered = runtime.block_on(async {
-        let mut members: Vec<ordo_types::Member> = real.indices().map(|i| real.member(i).unwrap().clone()).collect();
+        let mut members: Vec<ordo_types::Member> = real
+            .indices()
+            .map(|i| real.member(i).unwrap().clone())
+            .collect();
         let bound = Network::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         members[0] = ordo_types::Member {
             key: outsider.public(),
@@ -417,7 +436,8 @@ fn n4_non_member_dialing_the_consensus_port_is_refused() {
         let metrics = net.metrics();
         let connected = metrics.peers.iter().filter(|p| p.connected).count();
         let mut got = 0;
-        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), inbox.recv()).await {
+        while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), inbox.recv()).await
+        {
             got += 1;
         }
         drop(net);
@@ -432,7 +452,11 @@ fn n4_non_member_dialing_the_consensus_port_is_refused() {
             support::tail(&log, 20)
         );
     }
-    assert_eq!(cluster.misbehaviour_or_zero(), before, "refused before any frame");
+    assert_eq!(
+        cluster.misbehaviour_or_zero(),
+        before,
+        "refused before any frame"
+    );
     let rest = checks::progress(&cluster, 1, Duration::from_secs(3));
     assert!(rest >= 1);
 }
@@ -456,8 +480,12 @@ fn n4_api_refuses_hostile_bodies_with_4xx_and_keeps_serving() {
         let (s, _) = support::http(api, "POST", "/v1/transactions", &json, &body).unwrap();
         assert!((400..500).contains(&s), "random JSON body -> {s}");
         count(s);
-        let (s, _) = support::http(api, "POST", "/v1/transactions?namespace=3", &[], &body).unwrap();
-        assert!(s == 202 || (400..500).contains(&s), "random raw body -> {s}");
+        let (s, _) =
+            support::http(api, "POST", "/v1/transactions?namespace=3", &[], &body).unwrap();
+        assert!(
+            s == 202 || (400..500).contains(&s),
+            "random raw body -> {s}"
+        );
         count(s);
         let texts = [
             format!("{{\"namespace\": {k}, \"payload\": \"!!not base64!!\"}}"),
@@ -465,12 +493,16 @@ fn n4_api_refuses_hostile_bodies_with_4xx_and_keeps_serving() {
             format!("{{\"namespace\": \"{k}\"}}"),
             "{\"namespace\": 1, \"payload\": \"\"}".to_string(),
             "[1,2,3]".to_string(),
-            format!("{{\"namespace\": 1, \"payload\": \"aGVsbG8=\"{}", "}".repeat(k % 3)),
+            format!(
+                "{{\"namespace\": 1, \"payload\": \"aGVsbG8=\"{}",
+                "}".repeat(k % 3)
+            ),
             "{\"namespace\": 18446744073709551616, \"payload\": \"aGVsbG8=\"}".to_string(),
             format!("{}", "[".repeat(10_000 + k)),
         ];
         for text in texts {
-            let (s, _) = support::http(api, "POST", "/v1/transactions", &json, text.as_bytes()).unwrap();
+            let (s, _) =
+                support::http(api, "POST", "/v1/transactions", &json, text.as_bytes()).unwrap();
             assert!(s == 202 || (400..500).contains(&s), "{text:.60} -> {s}");
             count(s);
         }

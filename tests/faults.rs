@@ -99,7 +99,10 @@ fn crash_storm(cycles: u64) {
         kills.push((victim, Instant::now() + Duration::from_secs(1)));
         let down = 500 + rng.below(2000);
         std::thread::sleep(Duration::from_millis(down));
-        eprintln!("  heights while node {victim} is down: {:?}", (0..4).map(|n| cluster.delivered(n)).collect::<Vec<_>>());
+        eprintln!(
+            "  heights while node {victim} is down: {:?}",
+            (0..4).map(|n| cluster.delivered(n)).collect::<Vec<_>>()
+        );
         let others_height = (0..4)
             .filter(|n| *n != victim)
             .map(|n| cluster.delivered(n))
@@ -134,7 +137,13 @@ fn crash_storm(cycles: u64) {
         .cloned()
         .collect();
     let must = payloads(&counted);
-    eprintln!("kills: {:?}", kills.iter().map(|(v, at)| (*v, at.duration_since(started))).collect::<Vec<_>>());
+    eprintln!(
+        "kills: {:?}",
+        kills
+            .iter()
+            .map(|(v, at)| (*v, at.duration_since(started)))
+            .collect::<Vec<_>>()
+    );
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
@@ -244,7 +253,10 @@ fn n4_relay_partitions_minority_leader_and_split_heal_without_fork() {
     for n in 0..4 {
         cluster.wait_delivered(n, target, Duration::from_secs(30));
     }
-    eprintln!("after leader heal all nodes past {target} in {:?}", healed.elapsed());
+    eprintln!(
+        "after leader heal all nodes past {target} in {:?}",
+        healed.elapsed()
+    );
 
     // 3. 2|2: no quorum anywhere.
     let before: Vec<u64> = (0..4).map(|n| cluster.delivered(n)).collect();
@@ -329,7 +341,10 @@ fn n4_wan_50ms_jitter_loss_reorder_stays_live_and_reports_latency() {
     let seen = watcher.join().unwrap();
     let mut latencies: Vec<f64> = acked
         .iter()
-        .filter_map(|a| seen.get(&a.payload).map(|t| (*t - a.at).as_secs_f64() * 1000.0))
+        .filter_map(|a| {
+            seen.get(&a.payload)
+                .map(|t| (*t - a.at).as_secs_f64() * 1000.0)
+        })
         .collect();
     let n = latencies.len();
     let p50 = checks::quantile(&mut latencies, 0.5);
@@ -456,7 +471,10 @@ fn n4_full_disk_stops_node_cleanly_and_it_recovers_after_restart() {
     // The others keep committing without node 3's votes.
     let rest = checks::progress(&cluster, 0, Duration::from_secs(5));
     assert!(rest >= 2, "the other nodes stalled: {rest} heights in 5 s");
-    assert!(cluster.running(3), "node 3 crashed instead of stopping cleanly");
+    assert!(
+        cluster.running(3),
+        "node 3 crashed instead of stopping cleanly"
+    );
     assert!(cluster.status(3).is_some(), "node 3 stopped serving reads");
     let stuck = cluster.delivered(3);
     eprintln!(

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use ordo_consensus::messages::{timeout_message, vote_message, Message};
 use ordo_consensus::testing::Fixture;
-use ordo_consensus::{Config as CConfig, Event as CEvent, Timer as CTimer, Timeout, Vote};
+use ordo_consensus::{Config as CConfig, Event as CEvent, Timeout, Timer as CTimer, Vote};
 use ordo_mempool::{Batch, BatchAck, BatchCert, Mempool, Transaction};
 use ordo_node::wire::{SyncMessage, SyncedBlock};
 use ordo_types::codec::{decode, encode};
@@ -182,7 +182,10 @@ fn mempool_seeds(fx: &Fixture) -> Vec<ordo_mempool::Message> {
             .collect();
         let cert = BatchCert::new(
             &header,
-            acks.iter().take(3).map(|a| (a.signer, a.signature)).collect(),
+            acks.iter()
+                .take(3)
+                .map(|a| (a.signer, a.signature))
+                .collect(),
         );
         out.push(ordo_mempool::Message::Batch(batch.clone()));
         out.extend(acks.into_iter().map(ordo_mempool::Message::Ack));
@@ -252,7 +255,10 @@ fn fuzz_frame_decoding_of_every_message_type_never_panics() {
         let _ = decode::<SyncMessage>(&r);
     }
     eprintln!("frame decoding: {n} inputs; decoded (consensus, mempool, sync, output, batch, certs) {decoded:?}");
-    assert!(decoded[0] > 0 && decoded[1] > 0 && decoded[2] > 0, "mutants never decode: the fuzzer is not reaching the handlers");
+    assert!(
+        decoded[0] > 0 && decoded[1] > 0 && decoded[2] > 0,
+        "mutants never decode: the fuzzer is not reaching the handlers"
+    );
 }
 
 /// Every consensus message handler: decoded mutants and valid messages,
@@ -278,7 +284,10 @@ fn fuzz_consensus_core_handle_never_panics() {
                 } else {
                     CTimer::Propose(rng.below(8) as u64)
                 }),
-                1 => CEvent::PayloadAvailable(vec![{ let len = rng.below(64); rng.bytes(len) }]),
+                1 => CEvent::PayloadAvailable(vec![{
+                    let len = rng.below(64);
+                    rng.bytes(len)
+                }]),
                 2..=4 => CEvent::Message {
                     from: rng.below(4) as u16,
                     message: seeds[rng.below(seeds.len())].clone(),
@@ -380,7 +389,13 @@ fn fuzz_mempool_handle_never_panics() {
 fn fuzz_http_transaction_bodies_never_panic() {
     let mut rng = Rng(0x5eed_0004);
     let mut seeds: Vec<Vec<u8>> = vec![
-        [&3u32.to_be_bytes()[..], b"abc", &1u32.to_be_bytes()[..], b"z"].concat(),
+        [
+            &3u32.to_be_bytes()[..],
+            b"abc",
+            &1u32.to_be_bytes()[..],
+            b"z",
+        ]
+        .concat(),
         br#"{"namespace": 9, "payload": "aGVsbG8="}"#.to_vec(),
         br#"{"namespace": 1, "payload": ""}"#.to_vec(),
     ];

@@ -318,7 +318,13 @@ impl Drop for Cluster {
         }
         // A failing test keeps its nodes' logs for the post-mortem.
         if std::thread::panicking() {
-            let name = self.dir.path().file_name().unwrap().to_string_lossy().to_string();
+            let name = self
+                .dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
             let keep = std::env::temp_dir().join("ordo-test-logs").join(name);
             if std::fs::create_dir_all(&keep).is_ok() {
                 for i in 0..self.procs.len() {

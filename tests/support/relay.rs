@@ -74,7 +74,11 @@ struct Pending {
 }
 
 struct Scheduler {
-    queue: Mutex<(BinaryHeap<Reverse<(Instant, u64)>>, HashMap<u64, Pending>, u64)>,
+    queue: Mutex<(
+        BinaryHeap<Reverse<(Instant, u64)>>,
+        HashMap<u64, Pending>,
+        u64,
+    )>,
     wake: Condvar,
 }
 
@@ -316,7 +320,9 @@ fn front_loop(
                         if let Ok((len, src)) = up2.recv_from(&mut buf) {
                             if src == real {
                                 match from {
-                                    Some(f) => ctx2.forward(Some(to), f, &front2, client, &buf[..len]),
+                                    Some(f) => {
+                                        ctx2.forward(Some(to), f, &front2, client, &buf[..len])
+                                    }
                                     None => {
                                         let _ = front2.send_to(&buf[..len], client);
                                     }
