@@ -3,6 +3,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod checks;
+pub mod relay;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -92,6 +95,16 @@ impl Cluster {
 
     /// Like [`Cluster::start`], editing each node's config text first.
     pub fn start_with(n: usize, edit: impl Fn(&mut String)) -> Cluster {
+        Self::start_prepared(n, edit, |_| {})
+    }
+
+    /// Like [`Cluster::start_with`]; `prepare` runs on the cluster dir
+    /// (keys, configs, committee file written) before any node starts.
+    pub fn start_prepared(
+        n: usize,
+        edit: impl Fn(&mut String),
+        prepare: impl FnOnce(&Path),
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new(ordo())
             .args([
@@ -121,6 +134,7 @@ impl Cluster {
             edit(&mut text);
             std::fs::write(&path, text).unwrap();
         }
+        prepare(dir.path());
         let mut cluster = Cluster {
             dir,
             apis,
@@ -162,6 +176,28 @@ impl Cluster {
             .spawn()
             .unwrap();
         self.procs[i] = Some(child);
+    }
+
+    /// Whether node `i`'s process is running (it did not exit by itself).
+    pub fn running(&mut self, i: usize) -> bool {
+        match self.procs[i].as_mut() {
+            Some(child) => child.try_wait().unwrap().is_none(),
+            None => false,
+        }
+    }
+
+    /// Sends `/metrics` of node `i` and returns the value of `name` (first
+    /// sample whose line starts with it), if any.
+    pub fn metric(&self, i: usize, name: &str) -> Option<f64> {
+        let (status, body) = http(self.apis[i], "GET", "/metrics", &[], b"").ok()?;
+        if status != 200 {
+            return None;
+        }
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find(|l| l.split([' ', '{']).next() == Some(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
     /// SIGKILL: no shutdown path runs.
@@ -280,7 +316,61 @@ impl Drop for Cluster {
         for i in 0..self.procs.len() {
             self.kill(i);
         }
+        // A failing test keeps its nodes' logs for the post-mortem.
+        if std::thread::panicking() {
+            let name = self
+                .dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let keep = std::env::temp_dir().join("ordo-test-logs").join(name);
+            if std::fs::create_dir_all(&keep).is_ok() {
+                for i in 0..self.procs.len() {
+                    let log = format!("node-{i}.log");
+                    let _ = std::fs::copy(self.dir.path().join(&log), keep.join(&log));
+                }
+                eprintln!("node logs kept in {}", keep.display());
+            }
+        }
     }
+}
+
+/// Starts `n` nodes whose peer traffic all goes through a [`relay::Relay`]:
+/// the committee file names the relay ports, each node listens on its real
+/// address (`listen = ...`).
+pub fn start_with_relay(
+    n: usize,
+    seed: u64,
+    edit: impl Fn(&mut String),
+) -> (Cluster, relay::Relay) {
+    let mut relay = None;
+    let cluster = Cluster::start_prepared(n, edit, |dir| {
+        let path = dir.join("committee.toml");
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        let committee: toml::Value = toml::from_str(&text).unwrap();
+        let olds: Vec<String> = committee["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["address"].as_str().unwrap().to_string())
+            .collect();
+        let reals: Vec<SocketAddr> = olds.iter().map(|a| a.parse().unwrap()).collect();
+        let r = relay::Relay::start(reals.clone(), seed);
+        for (i, old) in olds.iter().enumerate() {
+            text = text.replace(
+                &format!("address = \"{old}\""),
+                &format!("address = \"{}\"", r.fronts[i]),
+            );
+            let node = dir.join(format!("node-{i}.toml"));
+            let config = std::fs::read_to_string(&node).unwrap();
+            std::fs::write(&node, format!("listen = \"{}\"\n{config}", reals[i])).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        relay = Some(r);
+    });
+    (cluster, relay.unwrap())
 }
 
 pub fn tail(text: &str, lines: usize) -> String {
