@@ -498,7 +498,7 @@ fn n4_api_refuses_hostile_bodies_with_4xx_and_keeps_serving() {
                 "}".repeat(k % 3)
             ),
             "{\"namespace\": 18446744073709551616, \"payload\": \"aGVsbG8=\"}".to_string(),
-            format!("{}", "[".repeat(10_000 + k)),
+            "[".repeat(10_000 + k),
         ];
         for text in texts {
             let (s, _) =

@@ -216,11 +216,6 @@ fn sync_seeds(fx: &Fixture) -> Vec<SyncMessage> {
         SyncMessage::BlocksRequest { from: 1, count: 64 },
         SyncMessage::Blocks(vec![SyncedBlock {
             committed,
-            batches: vec![Batch {
-                author: 0,
-                seq: 0,
-                txs: vec![Transaction::new(1, Bytes::from_static(b"x"))],
-            }],
             pruned: false,
         }]),
     ]

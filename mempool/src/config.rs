@@ -27,6 +27,9 @@ pub struct Config {
     pub committed_memory: usize,
     /// Wait this long for a fetched batch before asking the next signer.
     pub fetch_retry_ms: u64,
+    /// Re-send an own batch not certified after this long (then doubling,
+    /// capped at 16x) to the peers that have not acknowledged it.
+    pub retransmit_ms: u64,
     /// A certificate held uncommitted this long goes on inclusion lists.
     pub inclusion_delay_ms: u64,
     /// Longest inclusion list.
@@ -45,6 +48,7 @@ impl Default for Config {
             max_pending_per_author: 1_000,
             committed_memory: 100_000,
             fetch_retry_ms: 500,
+            retransmit_ms: 500,
             inclusion_delay_ms: 1_000,
             max_inclusion_len: 64,
         }
@@ -61,6 +65,8 @@ impl Config {
             "max_inflight_batches must be positive"
         } else if self.max_pending_per_author == 0 || self.max_batches_per_author == 0 {
             "per-author bounds must be positive"
+        } else if self.retransmit_ms == 0 {
+            "retransmit_ms must be positive"
         } else if self.fetch_retry_ms == 0 {
             "fetch_retry_ms must be positive"
         } else if self.max_inclusion_len == 0 {

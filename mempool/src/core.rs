@@ -30,6 +30,9 @@ pub enum Timer {
     SealBatch,
     /// A batch fetch may need to move on to the next signer.
     Fetch(Digest),
+    /// An own batch not yet certified: send it again to the peers that have
+    /// not acknowledged it (its broadcast or their acks may have been lost).
+    Retransmit(Digest),
 }
 
 /// Inputs of the core.
@@ -97,6 +100,7 @@ pub enum Action {
 struct OwnBatch {
     header: BatchHeader,
     signatures: BTreeMap<NodeIndex, Signature>,
+    retransmits: u32,
 }
 
 /// The seqs acknowledged for one peer author: catches equivocation, bounds
@@ -164,6 +168,9 @@ impl Mempool {
                 if let Some(batch) = self.maker.on_timer(now_ms) {
                     self.disseminate(now_ms, batch, &mut actions);
                 }
+            }
+            Event::TimerFired(Timer::Retransmit(digest)) => {
+                self.retransmit(now_ms, digest, &mut actions)
             }
             Event::TimerFired(Timer::Fetch(digest)) => {
                 if let Some(request) = self.fetcher.on_timer(now_ms, &digest) {
@@ -258,10 +265,43 @@ impl Mempool {
             OwnBatch {
                 header,
                 signatures: BTreeMap::new(),
+                retransmits: 0,
             },
         );
         let ack = BatchAck::sign(&header, self.me, &self.keypair);
         self.add_ack(now_ms, ack, actions);
+        if self.own.contains_key(&digest) {
+            actions.push(Action::ScheduleTimer {
+                timer: Timer::Retransmit(digest),
+                at_ms: now_ms + self.config.retransmit_ms,
+            });
+        }
+    }
+
+    /// Re-sends an uncertified own batch to the peers whose acks are missing,
+    /// with doubling intervals (capped at 16x `retransmit_ms`). Peers that
+    /// stored it already just acknowledge it again.
+    fn retransmit(&mut self, now_ms: u64, digest: Digest, actions: &mut Vec<Action>) {
+        let Some(own) = self.own.get_mut(&digest) else {
+            return;
+        };
+        let Some(batch) = self.store.get(&digest) else {
+            return;
+        };
+        for peer in self.committee.indices() {
+            if peer != self.me && !own.signatures.contains_key(&peer) {
+                actions.push(Action::Send {
+                    to: peer,
+                    message: Message::Batch(batch.clone()),
+                });
+            }
+        }
+        own.retransmits = own.retransmits.saturating_add(1);
+        let backoff = 1u64 << own.retransmits.min(4);
+        actions.push(Action::ScheduleTimer {
+            timer: Timer::Retransmit(digest),
+            at_ms: now_ms + self.config.retransmit_ms.saturating_mul(backoff),
+        });
     }
 
     fn on_message(

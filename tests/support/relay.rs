@@ -17,6 +17,7 @@
 //! everything between partitioned groups.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::type_complexity)]
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};

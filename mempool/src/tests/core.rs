@@ -46,7 +46,8 @@ fn seal_by_size_persists_then_broadcasts() {
     let node = &mut nodes[0];
     let big = "x".repeat(50);
     let actions = node.handle(0, Event::Transactions(vec![tx(1, &big), tx(2, &big)]));
-    assert_eq!(kinds(&actions), ["persist", "broadcast-batch"]);
+    // Persist, broadcast, and arm the retransmit timer until it is certified.
+    assert_eq!(kinds(&actions), ["persist", "broadcast-batch", "timer"]);
     let Action::Persist(sealed) = &actions[0] else {
         unreachable!()
     };
@@ -70,7 +71,89 @@ fn seal_by_delay_uses_the_timer() {
         .handle(1005, Event::TimerFired(Timer::SealBatch))
         .is_empty());
     let actions = node.handle(1010, Event::TimerFired(Timer::SealBatch));
-    assert_eq!(kinds(&actions), ["persist", "broadcast-batch"]);
+    assert_eq!(kinds(&actions), ["persist", "broadcast-batch", "timer"]);
+}
+
+/// Regression (B1, found by the crash-storm and partition tests): a batch
+/// whose broadcast or acks were lost used to stay uncertified forever, and
+/// after `max_inflight_batches` of them the intake stopped draining.
+#[test]
+fn lost_broadcast_is_retransmitted_to_silent_peers_until_certified() {
+    let (_, keys, mut nodes) = nodes(4);
+    let node = &mut nodes[0];
+    let actions = node.handle(0, Event::Transactions(vec![tx(1, &"x".repeat(100))]));
+    let Action::Persist(own) = &actions[0] else {
+        unreachable!()
+    };
+    let own = own.clone();
+    let digest = own.digest();
+    let retransmit_at = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::ScheduleTimer {
+                timer: Timer::Retransmit(d),
+                at_ms,
+            } if *d == digest => Some(*at_ms),
+            _ => None,
+        })
+        .expect("retransmit timer armed");
+    // The broadcast was lost. Peer 1 acknowledges a first retransmission.
+    let actions = node.handle(retransmit_at, Event::TimerFired(Timer::Retransmit(digest)));
+    let resent: Vec<u16> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                to,
+                message: Message::Batch(b),
+            } if *b == own => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, vec![1, 2, 3]);
+    let next_at = actions
+        .iter()
+        .find_map(|a| match a {
+            Action::ScheduleTimer {
+                timer: Timer::Retransmit(_),
+                at_ms,
+            } => Some(*at_ms),
+            _ => None,
+        })
+        .expect("re-armed");
+    assert!(
+        next_at - retransmit_at > config().retransmit_ms,
+        "backs off"
+    );
+    let header = own.header();
+    node.handle(
+        next_at,
+        from(1, Message::Ack(BatchAck::sign(&header, 1, &keys[1]))),
+    );
+    // Only the silent peers get it again.
+    let actions = node.handle(next_at, Event::TimerFired(Timer::Retransmit(digest)));
+    let resent: Vec<u16> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                message: Message::Batch(_),
+                to,
+            } => Some(*to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resent, vec![2, 3]);
+    // Certified: retransmission stops, and the node takes transactions.
+    node.handle(
+        next_at,
+        from(2, Message::Ack(BatchAck::sign(&header, 2, &keys[2]))),
+    );
+    assert!(node
+        .handle(
+            next_at + 60_000,
+            Event::TimerFired(Timer::Retransmit(digest))
+        )
+        .is_empty());
+    assert_eq!(node.pending().len(), 1);
 }
 
 #[test]
