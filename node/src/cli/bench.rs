@@ -50,6 +50,11 @@ pub struct Args {
     /// CSV and an SVG chart of latency against held throughput.
     #[arg(long, value_delimiter = ',')]
     sweep: Vec<u64>,
+    /// Data-availability backend of the nodes (`local`, the node default,
+    /// publishes every block to files under the data dir; `none` measures the
+    /// sequencer alone).
+    #[arg(long, default_value = "local")]
+    da: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -110,7 +115,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::Builder::new().prefix("ordo-bench-").tempdir()?;
-    super::testnet::write(dir.path(), args.nodes, 0, false)?;
+    let configs = super::testnet::write(dir.path(), args.nodes, 0, false)?;
+    if !matches!(args.da.as_str(), "local" | "none") {
+        bail!("--da must be local or none");
+    }
+    for path in &configs {
+        let text = std::fs::read_to_string(path)?;
+        std::fs::write(path, text.replace("da = \"local\"", &format!("da = \"{}\"", args.da)))?;
+    }
     // Benches log at warn so logging never costs throughput.
     let committee = Arc::new(Committee::load(&dir.path().join("committee.toml"))?);
     let apis: Vec<SocketAddr> = committee.members().iter().map(|m| m.api_address).collect();
@@ -136,6 +148,7 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
         "warmup_s": args.warmup, "window_s": args.duration, "latency_sample": format!("1 in {}", args.sample_every),
         "submission": "POST /v1/transactions/batch, one open-loop task per node, 5 ms ticks",
         "node_config": "ordo testnet defaults (QUIC+TLS, redb with fsync, durable acks)",
+        "da_backend": args.da,
     });
     report["git_commit"] = json!(git_commit());
     Ok(report)
