@@ -265,6 +265,7 @@ async fn status(State(state): State<ApiState>) -> Json<serde_json::Value> {
         "view": s.view(),
         "committed_height": s.committed(),
         "delivered_height": s.delivered(),
+        "lag": s.lag(),
         "peers_connected": peers,
         "timeouts": s.timeouts.load(std::sync::atomic::Ordering::Relaxed),
         "misbehaviour_reports": s.misbehaviour.load(std::sync::atomic::Ordering::Relaxed),

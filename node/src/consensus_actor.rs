@@ -345,6 +345,9 @@ impl ConsensusActor {
             SyncMessage::Tip { height } => {
                 let tip = self.shared.committed();
                 self.peer_tip = self.peer_tip.max(height);
+                self.shared
+                    .peer_height
+                    .fetch_max(height, std::sync::atomic::Ordering::Relaxed);
                 if height > tip + SYNC_LAG && self.sync_request.is_none() {
                     tracing::info!(
                         peer = from,

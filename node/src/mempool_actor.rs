@@ -42,6 +42,9 @@ pub enum MempoolInput {
     },
 }
 
+/// Own batches whose sealing time is remembered for the latency histogram.
+const MAX_SEALED_TRACKED: usize = 4_096;
+
 /// Heights pruned at a time once the retention is exceeded.
 const PRUNE_CHUNK: u64 = 256;
 
@@ -62,6 +65,8 @@ pub struct MempoolActor {
     retention_heights: u64,
     pruned_below: u64,
     verified: Arc<VerifiedCerts>,
+    /// Sealing time of own batches not yet delivered, by seq.
+    sealed_at: std::collections::HashMap<u64, u64>,
 }
 
 impl MempoolActor {
@@ -82,6 +87,7 @@ impl MempoolActor {
     ) -> Self {
         let pruned_below = storage.pruned_below().unwrap_or(0);
         MempoolActor {
+            sealed_at: std::collections::HashMap::new(),
             verified,
             retention_heights,
             pruned_below,
@@ -122,6 +128,10 @@ impl MempoolActor {
             }
             self.drain_intake().await;
             self.forward_certs();
+            self.shared.pending_certificates.store(
+                self.core.pending().len() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
@@ -196,9 +206,17 @@ impl MempoolActor {
         while let Some(action) = actions.next() {
             match action {
                 Action::Persist(batch) => {
+                    if batch.author == self.shared.me && self.sealed_at.len() < MAX_SEALED_TRACKED {
+                        self.sealed_at.insert(batch.seq, self.clock.now_ms());
+                    }
                     let mut group = vec![batch];
                     while let Some(Action::Persist(_)) = actions.peek() {
                         if let Some(Action::Persist(b)) = actions.next() {
+                            if b.author == self.shared.me
+                                && self.sealed_at.len() < MAX_SEALED_TRACKED
+                            {
+                                self.sealed_at.insert(b.seq, self.clock.now_ms());
+                            }
                             group.push(b);
                         }
                     }
@@ -232,6 +250,7 @@ impl MempoolActor {
                     }
                 }
                 Action::Deliver { height, batches } => {
+                    self.record_delivery(&batches);
                     if let Err(e) = self.output.deliver(height, batches) {
                         tracing::error!(height, "cannot deliver block: {e}");
                     }
@@ -267,6 +286,27 @@ impl MempoolActor {
             }
             Ok(Err(e)) => tracing::warn!("pruning failed: {e}"),
             Err(e) => tracing::warn!("pruning task failed: {e}"),
+        }
+    }
+
+    /// Counts delivered batches and transactions, and the seal → deliver
+    /// latency of this node's own batches.
+    fn record_delivery(&mut self, batches: &[Batch]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let txs: usize = batches.iter().map(|b| b.txs.len()).sum();
+        self.shared
+            .delivered_transactions
+            .fetch_add(txs as u64, Relaxed);
+        self.shared
+            .delivered_batches
+            .fetch_add(batches.len() as u64, Relaxed);
+        let now = self.clock.now_ms();
+        for batch in batches.iter().filter(|b| b.author == self.shared.me) {
+            if let Some(sealed) = self.sealed_at.remove(&batch.seq) {
+                self.shared
+                    .commit_latency
+                    .observe(now.saturating_sub(sealed) as f64 / 1000.0);
+            }
         }
     }
 

@@ -59,6 +59,37 @@ pub fn render(state: &ApiState) -> String {
     );
     gauge(
         &mut r,
+        "lag_heights",
+        "Heights behind the most advanced peer heard of",
+        as_i64(s.lag()),
+    );
+    let delivered_txs: prometheus_client::metrics::counter::Counter = Default::default();
+    delivered_txs.inc_by(s.delivered_transactions.load(Ordering::Relaxed));
+    r.register(
+        "delivered_transactions",
+        "Transactions delivered since start (rate() gives TPS)",
+        delivered_txs,
+    );
+    let delivered_batches: prometheus_client::metrics::counter::Counter = Default::default();
+    delivered_batches.inc_by(s.delivered_batches.load(Ordering::Relaxed));
+    r.register(
+        "delivered_batches",
+        "Batches delivered since start",
+        delivered_batches,
+    );
+    gauge(
+        &mut r,
+        "pending_certificates",
+        "Batch certificates waiting for a block",
+        as_i64(s.pending_certificates.load(Ordering::Relaxed)),
+    );
+    r.register(
+        "own_batch_commit_latency_seconds",
+        "From sealing one of this node's batches to delivering the block that holds it",
+        s.commit_latency.clone(),
+    );
+    gauge(
+        &mut r,
         "intake_transactions",
         "Transactions waiting in the intake",
         state.intake.len() as i64,

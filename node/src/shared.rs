@@ -22,6 +22,15 @@ pub struct Shared {
     storage_failed: AtomicBool,
     pub timeouts: AtomicU64,
     pub misbehaviour: AtomicU64,
+    /// Transactions and batches delivered since start (for rates).
+    pub delivered_transactions: AtomicU64,
+    pub delivered_batches: AtomicU64,
+    /// Batch certificates waiting for a block, at the last mempool turn.
+    pub pending_certificates: AtomicU64,
+    /// The highest committed height a peer reported.
+    pub peer_height: AtomicU64,
+    /// Seconds from sealing an own batch to delivering the block holding it.
+    pub commit_latency: prometheus_client::metrics::histogram::Histogram,
     blocks: broadcast::Sender<Arc<OutputBlock>>,
     /// The running backends (data availability, execution).
     pub backends: crate::backends::Registry,
@@ -38,6 +47,13 @@ impl Shared {
             storage_failed: AtomicBool::new(false),
             timeouts: AtomicU64::new(0),
             misbehaviour: AtomicU64::new(0),
+            delivered_transactions: AtomicU64::new(0),
+            delivered_batches: AtomicU64::new(0),
+            pending_certificates: AtomicU64::new(0),
+            peer_height: AtomicU64::new(0),
+            commit_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 12),
+            ),
             blocks: broadcast::channel(PUBLISH_BUFFER).0,
             backends: crate::backends::Registry::default(),
         }
@@ -67,6 +83,13 @@ impl Shared {
 
     pub fn set_delivered(&self, height: u64) {
         self.delivered.fetch_max(height, Ordering::Relaxed);
+    }
+
+    /// Heights this node is behind the most advanced peer it heard of.
+    pub fn lag(&self) -> u64 {
+        self.peer_height
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.committed())
     }
 
     pub fn storage_failed(&self) -> bool {

@@ -121,7 +121,10 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
     }
     for path in &configs {
         let text = std::fs::read_to_string(path)?;
-        std::fs::write(path, text.replace("da = \"local\"", &format!("da = \"{}\"", args.da)))?;
+        std::fs::write(
+            path,
+            text.replace("da = \"local\"", &format!("da = \"{}\"", args.da)),
+        )?;
     }
     // Benches log at warn so logging never costs throughput.
     let committee = Arc::new(Committee::load(&dir.path().join("committee.toml"))?);
