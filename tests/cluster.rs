@@ -12,42 +12,26 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use support::checks::{self, Ack};
 use support::Cluster;
 
-/// Submits `tx-<tag>-<k>` round-robin to `nodes` until stopped; records the
-/// payloads each node acknowledged with 202.
+/// Submits `tx-<tag>-<k>` round-robin to `nodes` every 2 ms until stopped
+/// (the shared loader of `support::checks`).
 fn load(
     cluster: &Cluster,
     nodes: Vec<usize>,
     tag: &'static str,
     stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<(usize, String)>>>,
-) -> std::thread::JoinHandle<()> {
-    let apis = cluster.apis.clone();
-    std::thread::spawn(move || {
-        let mut k = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            let node = nodes[(k as usize) % nodes.len()];
-            let payload = format!("tx-{tag}-{k}");
-            let status = support::http(
-                apis[node],
-                "POST",
-                "/v1/transactions?namespace=1",
-                &[],
-                payload.as_bytes(),
-            )
-            .map(|(s, _)| s)
-            .unwrap_or(0);
-            if status == 202 {
-                acked
-                    .lock()
-                    .unwrap()
-                    .push((node, BASE64.encode(payload.as_bytes())));
-            }
-            k += 1;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    })
+    acked: Arc<Mutex<Vec<Ack>>>,
+) -> std::thread::JoinHandle<u64> {
+    checks::load(
+        cluster.apis.clone(),
+        Arc::new(Mutex::new(nodes)),
+        tag,
+        Duration::from_millis(2),
+        stop,
+        acked,
+    )
 }
 
 /// Checks that the nodes agree up to the lowest delivered height and
@@ -142,8 +126,8 @@ fn n4_kill9_under_load_restart_catches_up_without_loss_or_duplicates() {
     // so a SIGKILL may lose it, but it must never commit twice.
     let durable: HashSet<String> = acked
         .iter()
-        .filter(|(n, _)| *n != 1)
-        .map(|(_, p)| p.clone())
+        .filter(|a| a.node != 1)
+        .map(|a| a.payload.clone())
         .collect();
     assert!(durable.len() > 500, "load too small: {}", durable.len());
     wait_for_all(&cluster, 0, &durable, Duration::from_secs(60));
