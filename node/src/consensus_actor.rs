@@ -62,8 +62,6 @@ pub struct ConsensusActor {
     timers: Timers<ActorTimer>,
     next_sync_peer: NodeIndex,
     sync_request: Option<(NodeIndex, u64)>,
-    /// Highest committed height a peer reported.
-    peer_tip: u64,
 }
 
 /// Builds a consensus core from what storage holds, with the batch
@@ -137,7 +135,6 @@ impl ConsensusActor {
             timers: Timers::new(),
             next_sync_peer,
             sync_request: None,
-            peer_tip: 0,
         }
     }
 
@@ -344,7 +341,6 @@ impl ConsensusActor {
             }
             SyncMessage::Tip { height } => {
                 let tip = self.shared.committed();
-                self.peer_tip = self.peer_tip.max(height);
                 self.shared
                     .peer_height
                     .fetch_max(height, std::sync::atomic::Ordering::Relaxed);
@@ -438,7 +434,7 @@ impl ConsensusActor {
             }
             Err(e) => tracing::error!("cannot restart consensus after catch-up: {e}"),
         }
-        if received > 0 && self.shared.committed() + SYNC_LAG < self.peer_tip {
+        if received > 0 && self.shared.lag() > SYNC_LAG {
             self.request_blocks(from, last + 1);
         }
     }
