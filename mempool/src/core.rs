@@ -184,6 +184,48 @@ impl Mempool {
         actions
     }
 
+    /// After a restart: this node's own batches that were stored but not
+    /// delivered (oldest first). Those not known to be committed are
+    /// disseminated again (without a new persist: they are stored), so a
+    /// batch whose certificate died with the old process is certified
+    /// again. A peer holding the old certificate answers with it instead of
+    /// an ack, and one that knows the batch committed does not answer; a
+    /// batch certified twice all the same is delivered once (the output
+    /// skips repeated transactions).
+    ///
+    /// Feed the committed-but-undelivered blocks ([`Event::Committed`])
+    /// first, so their batches are known committed.
+    pub fn resume_own(&mut self, now_ms: u64, batches: Vec<Batch>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for batch in batches {
+            let digest = batch.digest();
+            if batch.author != self.me
+                || self.own.contains_key(&digest)
+                || self.pending.contains(&digest)
+                || self.pending.is_committed(&digest)
+                || self.fetcher.wanted_cert(&digest).is_some()
+            {
+                continue;
+            }
+            let header = batch.header_with(digest);
+            self.store.insert(digest, batch);
+            self.own.insert(
+                digest,
+                OwnBatch {
+                    header,
+                    signatures: BTreeMap::new(),
+                    retransmits: 0,
+                },
+            );
+            let ack = BatchAck::sign(&header, self.me, &self.keypair);
+            self.add_ack(now_ms, ack, &mut actions);
+            if self.own.contains_key(&digest) {
+                self.retransmit(now_ms, digest, &mut actions);
+            }
+        }
+        actions
+    }
+
     /// The next block payload; see [`PendingCerts::payload`].
     pub fn payload(&self, max_certs: usize, exclude: &HashSet<Digest>) -> Vec<BatchCert> {
         self.pending.payload(max_certs, exclude)
@@ -348,6 +390,18 @@ impl Mempool {
         }
         batch.check_limits(&self.config.batch_limits())?;
         let digest = batch.digest();
+        if let Some(cert) = self.pending.get(from, &digest) {
+            // Certified already (the author restarted and lost the
+            // certificate): hand it back rather than help certify it twice.
+            actions.push(Action::Send {
+                to: from,
+                message: Message::Cert(cert.clone()),
+            });
+            return Ok(());
+        }
+        if self.pending.is_committed(&digest) && self.fetcher.wanted_cert(&digest).is_none() {
+            return Ok(()); // committed and here: a second certificate is no use
+        }
         let header = batch.header_with(digest);
         let window = self.windows.entry(from).or_default();
         if batch.seq < window.floor {
@@ -434,6 +488,8 @@ impl Mempool {
             return Ok(());
         }
         cert.verify(&self.committee)?;
+        // An own batch certified before a restart: stop collecting acks.
+        self.own.remove(&cert.batch);
         self.pending.insert(now_ms, cert);
         Ok(())
     }

@@ -67,6 +67,18 @@ impl PendingCerts {
         self.queued.contains(digest)
     }
 
+    /// The queued certificate of `author`'s batch `digest`.
+    pub fn get(&self, author: NodeIndex, digest: &Digest) -> Option<&BatchCert> {
+        if !self.queued.contains(digest) {
+            return None;
+        }
+        self.by_author
+            .get(&author)?
+            .iter()
+            .map(|e| &e.cert)
+            .find(|c| c.batch == *digest)
+    }
+
     pub fn is_committed(&self, digest: &Digest) -> bool {
         self.committed.contains(digest)
     }

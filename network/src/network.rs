@@ -215,7 +215,7 @@ impl Bound {
         let endpoint = {
             let _guard = runtime.enter();
             quinn::Endpoint::new(
-                quinn::EndpointConfig::default(),
+                quic::endpoint_config(keypair),
                 Some(server),
                 self.socket,
                 Arc::new(quinn::TokioRuntime),

@@ -35,6 +35,9 @@ pub enum MempoolInput {
     },
     /// Consensus restarted its core: forward every pending certificate again.
     ResendPayload,
+    /// After a restart: this node's stored, undelivered own batches, to be
+    /// disseminated again (sent after the committed-undelivered blocks).
+    ResumeOwn(Vec<Batch>),
     /// Block `height` was synced from a peer that had pruned its batches:
     /// it is delivered without output.
     Pruned {
@@ -147,6 +150,10 @@ impl MempoolActor {
                 self.handle(Event::Committed { height, certs }).await
             }
             MempoolInput::ResendPayload => self.forwarded.clear(),
+            MempoolInput::ResumeOwn(batches) => {
+                let actions = self.core.resume_own(self.clock.now_ms(), batches);
+                self.execute(actions).await;
+            }
             MempoolInput::Pruned { height } => {
                 if let Err(e) = self.output.skip_pruned(height) {
                     tracing::warn!(height, "cannot skip a pruned height: {e}");
@@ -313,20 +320,17 @@ impl MempoolActor {
     async fn persist(&self, batches: Vec<Batch>) -> crate::Result<()> {
         let storage = self.storage.clone();
         let me = self.shared.me;
-        let next_own_seq = batches
-            .iter()
-            .filter(|b| b.author == me)
-            .map(|b| b.seq + 1)
-            .max();
         let result = tokio::task::spawn_blocking(move || {
-            let encoded: Vec<(Digest, Vec<u8>)> = batches
-                .iter()
-                .map(|b| encode(b).map(|bytes| (b.digest(), bytes)))
-                .collect::<Result<_, _>>()?;
-            storage.save_batches_and_seq(
-                encoded.iter().map(|(d, b)| (*d, b.as_slice())),
-                next_own_seq,
-            )
+            let mut own = Vec::new();
+            let mut encoded = Vec::with_capacity(batches.len());
+            for batch in &batches {
+                let digest = batch.digest();
+                if batch.author == me {
+                    own.push((digest, batch.seq));
+                }
+                encoded.push((digest, encode(batch)?));
+            }
+            storage.save_batches_and_own(encoded.iter().map(|(d, b)| (*d, b.as_slice())), &own)
         })
         .await;
         result.map_err(|e| crate::Error::Storage(e.to_string()))?

@@ -134,6 +134,17 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
                 .await?;
         }
     }
+    // Own batches stored but not delivered: their certificates may have died
+    // with the old process, so they are disseminated again.
+    let own: Vec<ordo_mempool::Batch> = storage
+        .own_undelivered()?
+        .iter()
+        .filter_map(|bytes| ordo_types::codec::decode(bytes).ok())
+        .collect();
+    if !own.is_empty() {
+        tracing::info!(batches = own.len(), "resuming own undelivered batches");
+        mempool_tx.send(MempoolInput::ResumeOwn(own)).await?;
+    }
 
     let listener = tokio::net::TcpListener::bind(api_listen)
         .await

@@ -39,6 +39,10 @@ const DATA_CACHE_BYTES: usize = 64 * 1024 * 1024;
 const VOTES_CACHE_BYTES: usize = 8 * 1024 * 1024;
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
+/// This node's own batches not yet delivered (digest → seq): what a
+/// restarted node disseminates again, so a batch it stored is not lost
+/// with its certificate.
+const OWN_UNDELIVERED: TableDefinition<&[u8], u64> = TableDefinition::new("own_undelivered");
 
 const SAFETY_KEY: &str = "safety";
 const PRUNED_KEY: &str = "batches_pruned_below";
@@ -84,6 +88,7 @@ impl Storage {
             txn.open_table(COMMITTED_BY_DIGEST)?;
             txn.open_table(BATCHES)?;
             txn.open_table(OUTPUT)?;
+            txn.open_table(OWN_UNDELIVERED)?;
         }
         txn.commit()?;
         let txn = votes.begin_write()?;
@@ -233,6 +238,10 @@ impl Storage {
         let txn = self.db.begin_write()?;
         {
             txn.open_table(OUTPUT)?.insert(height, bytes.as_slice())?;
+            let mut own = txn.open_table(OWN_UNDELIVERED)?;
+            for digest in &stored.batches {
+                own.remove(digest.as_bytes().as_slice())?;
+            }
             let mark = height.to_le_bytes();
             txn.open_table(META)?
                 .insert(DELIVERED_KEY, mark.as_slice())?;
@@ -288,20 +297,23 @@ impl Storage {
             .unwrap_or(0))
     }
 
-    /// Stores batches in one transaction (group commit for durable acks).
+    /// Stores peers' batches in one transaction (group commit for durable
+    /// acks).
     pub fn save_batches<'a>(
         &self,
         batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
     ) -> Result<()> {
-        self.save_batches_and_seq(batches, None)
+        self.save_batches_and_own(batches, &[])
     }
 
-    /// Stores batches and, if given, the seq of this node's next own batch,
-    /// in one transaction: a restarted node never reuses a seq.
-    pub fn save_batches_and_seq<'a>(
+    /// Stores batches, `own` of them (digest, seq) this node's, in one
+    /// transaction. The own ones are remembered as undelivered, and the seq
+    /// after the highest is stored as the next own seq: a restarted node
+    /// never reuses a seq and disseminates its undelivered batches again.
+    pub fn save_batches_and_own<'a>(
         &self,
         batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
-        next_own_seq: Option<u64>,
+        own: &[(Digest, u64)],
     ) -> Result<()> {
         let txn = self.db.begin_write()?;
         {
@@ -309,7 +321,11 @@ impl Storage {
             for (digest, bytes) in batches {
                 table.insert(digest.as_bytes().as_slice(), bytes)?;
             }
-            if let Some(seq) = next_own_seq {
+            let mut undelivered = txn.open_table(OWN_UNDELIVERED)?;
+            for (digest, seq) in own {
+                undelivered.insert(digest.as_bytes().as_slice(), seq)?;
+            }
+            if let Some(seq) = own.iter().map(|(_, seq)| seq + 1).max() {
                 let bytes = seq.to_le_bytes();
                 txn.open_table(META)?
                     .insert(NEXT_SEQ_KEY, bytes.as_slice())?;
@@ -317,6 +333,22 @@ impl Storage {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// This node's own stored batches not yet delivered, by seq.
+    pub fn own_undelivered(&self) -> Result<Vec<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let own = txn.open_table(OWN_UNDELIVERED)?;
+        let batches = txn.open_table(BATCHES)?;
+        let mut found = Vec::new();
+        for entry in own.iter()? {
+            let (digest, seq) = entry?;
+            if let Some(bytes) = batches.get(digest.value())? {
+                found.push((seq.value(), bytes.value().to_vec()));
+            }
+        }
+        found.sort_by_key(|(seq, _)| *seq);
+        Ok(found.into_iter().map(|(_, bytes)| bytes).collect())
     }
 
     pub fn batch(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {

@@ -170,7 +170,10 @@ impl Cluster {
         let child = Command::new(ordo())
             .args(["run", "--config"])
             .arg(self.config(i))
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("ORDO_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -316,8 +319,9 @@ impl Drop for Cluster {
         for i in 0..self.procs.len() {
             self.kill(i);
         }
-        // A failing test keeps its nodes' logs for the post-mortem.
-        if std::thread::panicking() {
+        // A failing test keeps its nodes' logs for the post-mortem (any
+        // test does with ORDO_KEEP_LOGS=1).
+        if std::thread::panicking() || std::env::var_os("ORDO_KEEP_LOGS").is_some() {
             let name = self
                 .dir
                 .path()

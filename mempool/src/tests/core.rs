@@ -558,3 +558,127 @@ mod fuzz {
         }
     }
 }
+
+/// The author restarts (a fresh core) after storing its batch: resuming
+/// disseminates it again without a second persist, peers ack it again, and
+/// it is certified.
+#[test]
+fn restarted_author_recertifies_its_stored_undelivered_batch() {
+    let (committee, keys, mut nodes) = nodes(4);
+    let own = batch(0, 7, &["a", "b"]);
+    let digest = own.digest();
+    // Peers 1 and 2 stored it (and acked) before the crash.
+    for peer in [1, 2] {
+        let actions = nodes[peer].handle(0, from(0, Message::Batch(own.clone())));
+        assert_eq!(kinds(&actions), ["persist", "send-ack"]);
+    }
+    let mut restarted = crate::Mempool::new(0, keys[0].clone(), committee, config(), 8).unwrap();
+    let actions = restarted.resume_own(100, vec![own.clone()]);
+    assert_eq!(kinds(&actions), ["send", "send", "send", "timer"]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::Persist(_))));
+    // A retransmission to a peer that stored it already: ack again, no persist.
+    for peer in [1, 2] {
+        let actions = nodes[peer].handle(200, from(0, Message::Batch(own.clone())));
+        assert_eq!(kinds(&actions), ["send-ack"]);
+        let Action::Send {
+            message: Message::Ack(ack),
+            ..
+        } = &actions[0]
+        else {
+            unreachable!()
+        };
+        restarted.handle(200, from(peer as u16, Message::Ack(ack.clone())));
+    }
+    assert!(restarted.pending().contains(&digest), "certified again");
+    // Resuming twice, or a batch of another author, does nothing.
+    assert!(restarted.resume_own(300, vec![own]).is_empty());
+    assert!(restarted
+        .resume_own(300, vec![batch(1, 0, &["c"])])
+        .is_empty());
+}
+
+/// A committed batch still being fetched is taken from a plain re-send.
+#[test]
+fn committed_batch_being_fetched_is_taken_from_a_resend() {
+    let (_, keys, mut nodes) = nodes(4);
+    let own = batch(0, 1, &["z"]);
+    let committed = cert(&keys, &own, &[0, 1, 2]);
+    let actions = nodes[3].handle(
+        0,
+        Event::Committed {
+            height: 1,
+            certs: vec![committed],
+        },
+    );
+    assert!(kinds(&actions).contains(&"fetch"));
+    let actions = nodes[3].handle(10, from(0, Message::Batch(own)));
+    assert!(
+        kinds(&actions).contains(&"deliver"),
+        "{:?}",
+        kinds(&actions)
+    );
+}
+
+/// A peer that holds the certificate answers a re-sent batch with it, and
+/// the author takes it instead of collecting acks for a second one.
+#[test]
+fn peer_holding_the_certificate_hands_it_back_to_a_restarted_author() {
+    let (committee, keys, mut nodes) = nodes(4);
+    let own = batch(0, 3, &["x"]);
+    let digest = own.digest();
+    let old = cert(&keys, &own, &[0, 1, 2]);
+    nodes[1].handle(0, from(0, Message::Cert(old.clone())));
+    let actions = nodes[1].handle(10, from(0, Message::Batch(own.clone())));
+    assert_eq!(
+        actions,
+        vec![Action::Send {
+            to: 0,
+            message: Message::Cert(old.clone()),
+        }]
+    );
+    let mut restarted = crate::Mempool::new(0, keys[0].clone(), committee, config(), 4).unwrap();
+    restarted.resume_own(20, vec![own]);
+    assert!(!restarted.pending().contains(&digest));
+    restarted.handle(30, from(1, Message::Cert(old)));
+    assert!(restarted.pending().contains(&digest));
+    // No more retransmissions: the batch is certified.
+    let actions = restarted.handle(10_000, Event::TimerFired(Timer::Retransmit(digest)));
+    assert!(actions.is_empty());
+}
+
+/// Once a batch is known committed, a re-sent copy gets no ack (a second
+/// certificate would only be committed and skipped), and a resumed own
+/// batch known committed is not disseminated at all.
+#[test]
+fn committed_batch_is_neither_acked_nor_resumed() {
+    let (_, keys, mut nodes) = nodes(4);
+    let own = batch(0, 1, &["y"]);
+    let committed = cert(&keys, &own, &[0, 1, 2]);
+    nodes[1].handle(0, from(0, Message::Batch(own.clone())));
+    nodes[1].handle(
+        0,
+        Event::Committed {
+            height: 1,
+            certs: vec![committed.clone()],
+        },
+    );
+    let actions = nodes[1].handle(10, from(0, Message::Batch(own.clone())));
+    assert!(
+        actions.iter().all(|a| !matches!(
+            a,
+            Action::Send {
+                message: Message::Ack(_),
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    nodes[0].handle(
+        0,
+        Event::Committed {
+            height: 1,
+            certs: vec![committed],
+        },
+    );
+    assert!(nodes[0].resume_own(20, vec![own]).is_empty());
+}
