@@ -411,15 +411,29 @@ fn fill(dir: &Path) -> u64 {
     written
 }
 
-/// Disk full: node 3's data dir is a 64 MiB tmpfs the test mounts. Under
-/// load the test fills it. Node 3 must notice (`storage_ok:false`,
-/// `/healthz` 503, a clear error in its log), stop voting and
-/// acknowledging, keep running and serving reads; the other three keep
-/// committing. After the space is freed and node 3 is SIGKILLed and
-/// restarted, its safety data and chain load (nothing corrupt), it catches
-/// up and agrees with the others.
-#[test]
-fn n4_full_disk_stops_node_cleanly_and_it_recovers_after_restart() {
+/// How a disk test breaks node 3's data dir (a tmpfs the test mounts) and
+/// mends it again.
+struct DiskFault {
+    name: &'static str,
+    /// Breaks the file system; returns what was done.
+    break_it: fn(&Path) -> String,
+    /// Break it under the running node (else while the node is down).
+    while_running: bool,
+    mend: fn(&Path),
+    /// Restart the node while the disk is still broken: it must exit with a
+    /// clear error naming the cause.
+    restart_broken: Option<&'static str>,
+}
+
+/// Node 3's data dir fails under load. While it runs, node 3 must notice
+/// (`storage_ok:false`, `/healthz` 503, a clear error in its log), stop
+/// voting and acknowledging, keep running and serving reads; the other
+/// three keep committing. After the disk is mended and node 3 is SIGKILLed
+/// and restarted, its safety data and chain load (nothing corrupt), it
+/// catches up and agrees with the others; every 202 of the others is
+/// committed exactly once.
+fn disk_fault(fault: DiskFault) {
+    let name = fault.name;
     if !is_root() {
         eprintln!("SKIPPED: needs root to mount a tmpfs");
         return;
@@ -445,48 +459,49 @@ fn n4_full_disk_stops_node_cleanly_and_it_recovers_after_restart() {
         acked.clone(),
     );
     cluster.wait_delivered(3, 5, Duration::from_secs(30));
-    let filled = fill(&cluster.data_dir(3));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ok = cluster.status(3).and_then(|s| s["storage_ok"].as_bool());
-        if ok == Some(false) {
-            break;
-        }
+    if fault.while_running {
+        broken_while_running(&mut cluster, &fault);
+    } else {
+        cluster.kill(3);
+        let what = (fault.break_it)(&cluster.data_dir(3));
+        let rest = checks::progress(&cluster, 0, Duration::from_secs(3));
         assert!(
-            Instant::now() < deadline,
-            "node 3 never reported storage_ok:false (filled {filled} bytes); log:\n{}",
-            support::tail(&cluster.log(3), 30)
+            rest >= 1,
+            "{name}: the other nodes stalled: {rest} heights in 3 s"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        eprintln!("{name} ({what}) while node 3 is down; others advanced {rest} in 3 s");
     }
-    let log = cluster.log(3);
-    assert!(
-        log.contains("cannot persist safety data") || log.contains("cannot store"),
-        "no clear storage error in the log:\n{}",
-        support::tail(&log, 30)
-    );
-    let (health, _) = support::http(cluster.apis[3], "GET", "/healthz", &[], b"").unwrap();
-    assert_eq!(health, 503);
-    assert_eq!(cluster.submit(3, 1, b"refused-when-full"), 503);
-    // The others keep committing without node 3's votes.
-    let rest = checks::progress(&cluster, 0, Duration::from_secs(5));
-    assert!(rest >= 2, "the other nodes stalled: {rest} heights in 5 s");
-    assert!(
-        cluster.running(3),
-        "node 3 crashed instead of stopping cleanly"
-    );
-    assert!(cluster.status(3).is_some(), "node 3 stopped serving reads");
-    let stuck = cluster.delivered(3);
-    eprintln!(
-        "disk full after {filled} filler bytes: node 3 stuck at {stuck}, others advanced {rest} in 5 s; error: {}",
-        log.lines()
-            .find(|l| l.contains("cannot persist") || l.contains("cannot store"))
-            .unwrap_or("")
-    );
-
-    // Free the space, crash the node, restart it on the same data.
-    std::fs::remove_file(cluster.data_dir(3).join("filler")).unwrap();
-    cluster.kill(3);
+    if let Some(cause) = fault.restart_broken {
+        // Started on the broken disk, the node refuses to run, saying why.
+        let before = cluster.log(3).len();
+        cluster.start_node(3);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while cluster.running(3) {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: node 3 runs on a broken disk"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = cluster.log(3);
+        let fresh = &log[before.min(log.len())..];
+        assert!(
+            fresh.contains(cause),
+            "{name}: the refusal does not name the cause ({cause}):\n{}",
+            support::tail(fresh, 20)
+        );
+        eprintln!(
+            "{name}: restart on the broken disk refused: {}",
+            fresh
+                .lines()
+                .rev()
+                .find(|l| l.contains(cause))
+                .unwrap_or("")
+                .trim()
+        );
+    }
+    // Mend the disk, restart the node on the same data.
+    (fault.mend)(&cluster.data_dir(3));
     cluster.start_node(3);
     cluster.wait_healthy(3, Duration::from_secs(30));
     stop.store(true, Ordering::Relaxed);
@@ -501,6 +516,187 @@ fn n4_full_disk_stops_node_cleanly_and_it_recovers_after_restart() {
     for (payload, count) in &counts {
         assert_eq!(*count, 1, "{payload} committed {count} times");
     }
-    eprintln!("disk full: node 3 recovered, all agree up to {height}");
+    eprintln!("{name}: node 3 recovered, all agree up to {height}");
     cluster.kill(3);
+}
+
+/// The disk breaks under the running node 3: it must stop cleanly and keep
+/// serving reads while the others go on; then it is SIGKILLed.
+fn broken_while_running(cluster: &mut Cluster, fault: &DiskFault) {
+    let name = fault.name;
+    let what = (fault.break_it)(&cluster.data_dir(3));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ok = cluster.status(3).and_then(|s| s["storage_ok"].as_bool());
+        if ok == Some(false) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: node 3 never reported storage_ok:false ({what}); log:\n{}",
+            support::tail(&cluster.log(3), 30)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = cluster.log(3);
+    assert!(
+        log.contains("cannot persist safety data") || log.contains("cannot store"),
+        "{name}: no clear storage error in the log:\n{}",
+        support::tail(&log, 30)
+    );
+    let (health, _) = support::http(cluster.apis[3], "GET", "/healthz", &[], b"").unwrap();
+    assert_eq!(health, 503);
+    assert_eq!(cluster.submit(3, 1, b"refused-when-broken"), 503);
+    // The others keep committing without node 3's votes.
+    let rest = checks::progress(&cluster, 0, Duration::from_secs(5));
+    assert!(
+        rest >= 2,
+        "{name}: the other nodes stalled: {rest} heights in 5 s"
+    );
+    assert!(
+        cluster.running(3),
+        "{name}: node 3 crashed instead of stopping cleanly"
+    );
+    assert!(
+        cluster.status(3).is_some(),
+        "{name}: node 3 stopped serving reads"
+    );
+    let stuck = cluster.delivered(3);
+    eprintln!(
+        "{name} ({what}): node 3 stuck at {stuck}, others advanced {rest} in 5 s; error: {}",
+        log.lines()
+            .find(|l| l.contains("cannot persist") || l.contains("cannot store"))
+            .unwrap_or("")
+    );
+
+    cluster.kill(3);
+}
+
+/// Disk full: the test fills node 3's 64 MiB tmpfs under load, then frees it.
+#[test]
+fn n4_full_disk_stops_node_cleanly_and_it_recovers_after_restart() {
+    disk_fault(DiskFault {
+        name: "disk full",
+        break_it: |dir| format!("filled {} bytes", fill(dir)),
+        while_running: true,
+        mend: |dir| std::fs::remove_file(dir.join("filler")).unwrap(),
+        restart_broken: None,
+    });
+}
+
+/// Read-only data dir: node 3 is SIGKILLed under load and its tmpfs
+/// remounted read-only (as a file system is after an I/O error; a file
+/// system with files open for writing cannot be switched under a running
+/// node). A start on it must fail with a clear error naming the cause; once
+/// it is read-write again the node starts, catches up and agrees.
+#[test]
+fn n4_read_only_data_dir_stops_node_cleanly_and_it_recovers_after_restart() {
+    disk_fault(DiskFault {
+        name: "read-only disk",
+        break_it: |dir| {
+            remount(dir, "ro");
+            "remounted read-only".into()
+        },
+        while_running: false,
+        mend: |dir| remount(dir, "rw"),
+        restart_broken: Some("Read-only file system"),
+    });
+}
+
+fn remount(dir: &Path, mode: &str) {
+    let ok = Command::new("mount")
+        .args(["-o", &format!("remount,{mode}")])
+        .arg(dir)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "mount -o remount,{mode} {} failed", dir.display());
+}
+
+/// Torn tail: node 3 is SIGKILLed under load and each of its database
+/// files in turn is left ending in a partial page of garbage. redb refuses
+/// such a file (its length fits no valid layout): the node must refuse to
+/// start with an error naming the file and what to do, never start on it.
+/// Then the operator's way out, as the error tells it: `votes.redb` is
+/// restored from a backup; `ordo.redb` is moved aside, and the node catches
+/// up from its peers with its votes intact. It must agree with the others,
+/// every 202 committed exactly once.
+#[test]
+fn n4_torn_tail_of_database_files_is_refused_and_the_operator_path_recovers() {
+    use std::io::Write;
+    let mut cluster = Cluster::start(4);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let loader = checks::load(
+        cluster.apis.clone(),
+        Arc::new(Mutex::new(vec![0, 1, 2])),
+        "torn",
+        Duration::from_millis(3),
+        stop.clone(),
+        acked.clone(),
+    );
+    cluster.wait_delivered(3, 10, Duration::from_secs(30));
+    cluster.kill(3);
+    let dir = cluster.data_dir(3);
+    let mut rng = Rng(env_u64("ORDO_SEED", 7));
+    let mut tear = |file: &str| {
+        let path = dir.join(file);
+        let garbage: Vec<u8> = (0..3_000).map(|_| rng.below(256) as u8).collect();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&garbage).unwrap();
+        f.sync_all().unwrap();
+    };
+    let refused = |cluster: &mut Cluster, file: &str, advice: &str| {
+        let before = cluster.log(3).len();
+        cluster.start_node(3);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while cluster.running(3) {
+            assert!(Instant::now() < deadline, "node 3 started on a torn {file}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = cluster.log(3);
+        let fresh = &log[before.min(log.len())..];
+        assert!(
+            fresh.contains(file) && fresh.contains(advice),
+            "the refusal does not name {file} and say what to do:\n{}",
+            support::tail(fresh, 20)
+        );
+        eprintln!(
+            "torn {file}: refused: {}",
+            fresh
+                .lines()
+                .rev()
+                .find(|l| l.contains(file))
+                .unwrap_or("")
+                .trim()
+        );
+    };
+
+    let backup = std::fs::read(dir.join("votes.redb")).unwrap();
+    tear("votes.redb");
+    refused(&mut cluster, "votes.redb", "restore it from a backup");
+    std::fs::write(dir.join("votes.redb"), &backup).unwrap();
+
+    tear("ordo.redb");
+    refused(&mut cluster, "ordo.redb", "move it aside");
+    std::fs::rename(dir.join("ordo.redb"), dir.join("ordo.redb.torn")).unwrap();
+
+    cluster.start_node(3);
+    cluster.wait_healthy(3, Duration::from_secs(30));
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+    let target = cluster.delivered(0);
+    cluster.wait_delivered(3, target, Duration::from_secs(90));
+    let must = payloads(&acked.lock().unwrap());
+    for n in 0..4 {
+        checks::wait_committed(&cluster, n, &must, Duration::from_secs(90));
+    }
+    let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
+    for (payload, count) in &counts {
+        assert_eq!(*count, 1, "{payload} committed {count} times");
+    }
+    eprintln!("torn tail: node 3 recovered from its peers, all agree up to {height}");
 }

@@ -73,14 +73,32 @@ impl Storage {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Storage(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("ordo.redb");
-        let open = |path: &Path, cache: usize| {
+        let open = |path: &Path, cache: usize, if_corrupt: &str| {
             Database::builder()
                 .set_cache_size(cache)
                 .create(path)
-                .map_err(|e| Error::Storage(format!("cannot open {}: {e}", path.display())))
+                .map_err(|e| {
+                    let advice = match e {
+                        redb::DatabaseError::Storage(redb::StorageError::Corrupted(_)) => {
+                            if_corrupt
+                        }
+                        _ => "",
+                    };
+                    Error::Storage(format!("cannot open {}: {e}{advice}", path.display()))
+                })
         };
-        let db = open(&path, DATA_CACHE_BYTES)?;
-        let votes = open(&dir.join("votes.redb"), VOTES_CACHE_BYTES)?;
+        let db = open(
+            &path,
+            DATA_CACHE_BYTES,
+            " (this file holds only what peers can send again: move it aside \
+             and restart, and the node catches up from its peers)",
+        )?;
+        let votes = open(
+            &dir.join("votes.redb"),
+            VOTES_CACHE_BYTES,
+            " (this file holds the node's votes: do not delete it, a node that \
+             forgets its votes can vote twice; restore it from a backup)",
+        )?;
         let txn = db.begin_write()?;
         {
             txn.open_table(META)?;
