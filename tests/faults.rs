@@ -548,7 +548,7 @@ fn broken_while_running(cluster: &mut Cluster, fault: &DiskFault) {
     assert_eq!(health, 503);
     assert_eq!(cluster.submit(3, 1, b"refused-when-broken"), 503);
     // The others keep committing without node 3's votes.
-    let rest = checks::progress(&cluster, 0, Duration::from_secs(5));
+    let rest = checks::progress(cluster, 0, Duration::from_secs(5));
     assert!(
         rest >= 2,
         "{name}: the other nodes stalled: {rest} heights in 5 s"
