@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod checks;
+pub mod netns;
 pub mod relay;
 
 use std::io::{Read, Write};
@@ -86,6 +87,9 @@ pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub apis: Vec<SocketAddr>,
     procs: Vec<Option<Child>>,
+    /// Per node, a command prefix the node runs under (a network
+    /// namespace); empty: run directly.
+    prefixes: Vec<Vec<String>>,
 }
 
 impl Cluster {
@@ -135,18 +139,24 @@ impl Cluster {
             std::fs::write(&path, text).unwrap();
         }
         prepare(dir.path());
-        let mut cluster = Cluster {
+        let cluster = Cluster {
             dir,
             apis,
             procs: (0..n).map(|_| None).collect(),
+            prefixes: vec![Vec::new(); n],
         };
-        for i in 0..n {
-            cluster.start_node(i);
+        cluster.launch()
+    }
+
+    /// Starts every node and waits until all are healthy.
+    fn launch(mut self) -> Cluster {
+        for i in 0..self.size() {
+            self.start_node(i);
         }
-        for i in 0..n {
-            cluster.wait_healthy(i, Duration::from_secs(20));
+        for i in 0..self.size() {
+            self.wait_healthy(i, Duration::from_secs(20));
         }
-        cluster
+        self
     }
 
     pub fn size(&self) -> usize {
@@ -167,7 +177,15 @@ impl Cluster {
             .append(true)
             .open(self.dir.path().join(format!("node-{i}.log")))
             .unwrap();
-        let child = Command::new(ordo())
+        let mut command = match self.prefixes[i].split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(ordo());
+                c
+            }
+            None => Command::new(ordo()),
+        };
+        let child = command
             .args(["run", "--config"])
             .arg(self.config(i))
             .env(
@@ -375,6 +393,51 @@ pub fn start_with_relay(
         relay = Some(r);
     });
     (cluster, relay.unwrap())
+}
+
+/// Starts `n` nodes, each in its own network namespace of `netns` (see
+/// [`netns::Netns`]), listening on its namespace address with fixed ports
+/// (every namespace has its own port space).
+pub fn start_in_netns(n: usize, netns: &netns::Netns) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(ordo())
+        .args([
+            "testnet",
+            "--nodes",
+            &n.to_string(),
+            "--base-port",
+            "0",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ordo testnet failed");
+    let path = dir.path().join("committee.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let committee: toml::Value = toml::from_str(&text).unwrap();
+    let mut apis = Vec::new();
+    for (i, member) in committee["members"].as_array().unwrap().iter().enumerate() {
+        let peer = SocketAddr::new(netns.address(i), 7000);
+        let api = SocketAddr::new(netns.address(i), 8000);
+        for (field, new) in [("address", peer), ("api_address", api)] {
+            let old = member[field].as_str().unwrap();
+            text = text.replace(
+                &format!("{field} = \"{old}\""),
+                &format!("{field} = \"{new}\""),
+            );
+        }
+        apis.push(api);
+    }
+    std::fs::write(&path, text).unwrap();
+    let cluster = Cluster {
+        dir,
+        apis,
+        procs: (0..n).map(|_| None).collect(),
+        prefixes: (0..n).map(|i| netns.exec_prefix(i)).collect(),
+    };
+    cluster.launch()
 }
 
 pub fn tail(text: &str, lines: usize) -> String {
