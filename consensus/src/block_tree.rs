@@ -191,6 +191,16 @@ impl BlockTree {
         committed
     }
 
+    /// Adds committed blocks below the root to the recent window (a
+    /// restarted node's view of the chain behind its root).
+    pub fn remember_ancestors(&mut self, ancestors: Vec<Block>) {
+        for block in ancestors.into_iter().rev() {
+            if block.view() < self.root.view() {
+                self.remember(block);
+            }
+        }
+    }
+
     fn remember(&mut self, block: Block) {
         if self.recent_capacity == 0 {
             return;

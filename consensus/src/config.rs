@@ -27,10 +27,17 @@ pub struct Config {
     pub fetch_retry_ms: u64,
     /// Committed blocks kept in memory to serve peers' fetches.
     pub recent_blocks: usize,
-    /// Leader election hosts build with [`crate::election`]: 0 or 1 is
-    /// round-robin (the default), `T > 1` stable leaders with terms of `T`
-    /// views ([`crate::StableLeaders`]). Every member must use the same.
+    /// Leader election hosts build with [`crate::election`]: `T > 1` is
+    /// stable leaders with terms of `T` views ([`crate::StableLeaders`]);
+    /// 0 or 1 (the default) rotates leaders every view, as set by
+    /// `leader_reputation`. Every member must use the same.
     pub leader_term_views: u64,
+    /// With `leader_term_views` 0 or 1: leader reputation (the default,
+    /// [`crate::Reputation`]: round-robin that skips members absent from
+    /// the recent chain, so a crashed node costs no view) if true, plain
+    /// round-robin ([`crate::RoundRobin`]) if false. Every member must use
+    /// the same.
+    pub leader_reputation: bool,
     /// **Test only: breaks safety.** Makes [`crate::SafetyRules::vote`] skip
     /// rule 1 (at most one vote per view, views above the last voted one),
     /// so the simulator can show that its checker catches a broken rule.
@@ -52,6 +59,7 @@ impl Default for Config {
             fetch_retry_ms: 200,
             recent_blocks: 1_024,
             leader_term_views: 1,
+            leader_reputation: true,
             test_only_break_vote_rule: false,
         }
     }

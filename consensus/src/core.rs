@@ -54,9 +54,39 @@ pub struct Recovery {
     pub high_tc: Option<TimeoutCert>,
     /// Uncommitted blocks extending `root`, in any order.
     pub blocks: Vec<Block>,
+    /// Committed blocks just below `root` (its parent first), as many as
+    /// the leader election looks back ([`crate::LeaderElection::history`]
+    /// minus one); fewer only near genesis. Without them a restarted node
+    /// cannot tell the leaders after `root` for a view or two.
+    pub ancestors: Vec<Block>,
 }
 
 impl Recovery {
+    /// Committed blocks below the root a host hands back on restart.
+    pub const ANCESTORS: usize = 2;
+
+    /// Sets `ancestors` from the committed blocks below `root`, newest
+    /// first (the first [`Recovery::ANCESTORS`] are kept), adding genesis
+    /// where the chain reaches it.
+    pub fn with_ancestors(
+        mut self,
+        below_root: impl IntoIterator<Item = Block>,
+        committee: &Committee,
+    ) -> Self {
+        if self.root.height() == 0 {
+            return self;
+        }
+        let mut ancestors: Vec<Block> = below_root.into_iter().take(Self::ANCESTORS).collect();
+        let reaches_genesis = ancestors
+            .last()
+            .map_or(self.root.height() == 1, |b| b.height() == 1);
+        if ancestors.len() < Self::ANCESTORS && reaches_genesis {
+            ancestors.push(Block::genesis(committee.digest()));
+        }
+        self.ancestors = ancestors;
+        self
+    }
+
     pub fn genesis(committee: &Committee) -> Self {
         Recovery {
             safety: SafetyData::default(),
@@ -64,6 +94,7 @@ impl Recovery {
             high_qc: QuorumCert::genesis(committee),
             high_tc: None,
             blocks: Vec::new(),
+            ancestors: Vec::new(),
         }
     }
 }
@@ -176,6 +207,7 @@ impl Core {
             safety.test_only_break_vote_rule();
         }
         let mut tree = BlockTree::new(recovery.root, config.recent_blocks);
+        tree.remember_ancestors(recovery.ancestors);
         let mut blocks = recovery.blocks;
         blocks.sort_by_key(|b| b.view());
         for block in blocks {
@@ -270,6 +302,15 @@ impl Core {
 
     pub fn view(&self) -> View {
         self.view
+    }
+
+    /// Payload items waiting to be proposed, oldest first (a host that
+    /// restarts the core after a catch-up hands them to the new one).
+    pub fn pending_payload(&self) -> Vec<PayloadItem> {
+        self.pending_items
+            .iter()
+            .map(|(_, item)| item.clone())
+            .collect()
     }
 
     pub fn high_qc(&self) -> &QuorumCert {
@@ -381,16 +422,16 @@ impl Core {
         if usize::from(header.author) >= self.committee.size() {
             return Err(Fault::MalformedBlock("author is not a member"));
         }
-        let leader = match &block.tc {
-            Some(tc) if tc.view + 1 == header.view => self.leaders.leader_after_tc(header.view),
-            _ => self.leaders.leader(header.view),
-        };
-        if header.author != leader {
-            return Err(Fault::WrongLeader {
-                view: header.view,
-                author: header.author,
-                leader,
-            });
+        // Without its parent the leader of a QC-justified view may not be
+        // known yet: `try_vote` checks it again once the parent is here.
+        if let Some(leader) = self.expected_leader(block) {
+            if header.author != leader {
+                return Err(Fault::WrongLeader {
+                    view: header.view,
+                    author: header.author,
+                    leader,
+                });
+            }
         }
         if block.parent_qc.block != header.parent || block.parent_qc.view != header.parent_view {
             return Err(Fault::MalformedBlock(
@@ -500,6 +541,35 @@ impl Core {
         self.try_propose(false);
     }
 
+    /// Who may propose `block`: by the TC for the view before it if it
+    /// carries one, else by its parent (certified in the view before);
+    /// `None` while the parent is not here.
+    fn expected_leader(&self, block: &Block) -> Option<NodeIndex> {
+        let view = block.view();
+        match &block.tc {
+            Some(tc) if tc.view + 1 == view => Some(self.leaders.leader_after_tc(view)),
+            _ => self
+                .tree
+                .get(&block.header.parent)
+                .filter(|parent| parent.view() + 1 == view)
+                .and_then(|parent| self.leader_after(parent)),
+        }
+    }
+
+    /// The leader after a QC for `block`, from `block` and the ancestors
+    /// the election looks at (as far as this node holds them).
+    fn leader_after(&self, block: &Block) -> Option<NodeIndex> {
+        let mut chain = vec![block];
+        while chain.len() < self.leaders.history() {
+            let last = chain[chain.len() - 1];
+            match self.tree.get(&last.header.parent) {
+                Some(parent) if last.view() > 0 => chain.push(parent),
+                _ => break,
+            }
+        }
+        self.leaders.leader_after(&chain)
+    }
+
     fn on_vote(&mut self, from: NodeIndex, vote: Vote) {
         if from != vote.author {
             return self.fault(
@@ -513,7 +583,12 @@ impl Core {
         if vote.view + 1 < self.view || vote.view > self.view + self.config.max_view_ahead {
             return;
         }
-        if self.leaders.leader(vote.view + 1) != self.me {
+        // Votes for a block not here yet are counted: a QC is a QC.
+        let leader = self
+            .tree
+            .get(&vote.block)
+            .and_then(|b| self.leader_after(b));
+        if leader.is_some_and(|l| l != self.me) {
             return;
         }
         let vote_view = vote.view;
@@ -839,10 +914,7 @@ impl Core {
     /// through) waits for payload or the idle heartbeat unless `force`.
     fn try_propose(&mut self, force: bool) {
         let view = self.view;
-        if self.leaders.leader(view) != self.me
-            || self.proposed_view >= view
-            || self.safety.data().last_voted_view >= view
-        {
+        if self.proposed_view >= view || self.safety.data().last_voted_view >= view {
             return;
         }
         let tc = if self.high_qc.view + 1 == view {
@@ -853,6 +925,9 @@ impl Core {
                 _ => return,
             }
         };
+        if tc.is_some() && self.leaders.leader_after_tc(view) != self.me {
+            return;
+        }
         let parent_digest = self.high_qc.block;
         let Some(parent) = self.tree.get_extendable(&parent_digest) else {
             if !self.tree.contains(&parent_digest) {
@@ -861,6 +936,9 @@ impl Core {
             }
             return;
         };
+        if tc.is_none() && self.leader_after(parent) != Some(self.me) {
+            return;
+        }
         let parent_height = parent.height();
         let (required, inclusion) = match self.lists_for_proposal(view) {
             Ok(found) => found,
@@ -1046,7 +1124,17 @@ impl Core {
         if block.view() != self.view || *digest == self.tree.root_digest() {
             return;
         }
-        let next_leader = self.leaders.leader(block.view() + 1);
+        // Checked here because the parent may have been missing when the
+        // proposal arrived (`None`: too little history here to judge).
+        if self
+            .expected_leader(block)
+            .is_some_and(|l| l != block.author())
+        {
+            return;
+        }
+        let next_leader = self
+            .leader_after(block)
+            .unwrap_or_else(|| self.leaders.leader(block.view() + 1));
         let already_voted = self
             .safety
             .data()

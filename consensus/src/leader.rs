@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use ordo_types::NodeIndex;
 
-use crate::messages::View;
+use crate::config::Config;
+use crate::messages::{Block, View};
 
 /// A deterministic map from view to leader; every honest node must compute
 /// the same answer from the same inputs.
@@ -21,15 +22,110 @@ pub trait LeaderElection: Send {
     /// A verified TC for `view` was seen (elections that react to failed
     /// views use it; round-robin does not).
     fn observe_tc(&mut self, _view: View) {}
+
+    /// How many blocks [`LeaderElection::leader_after`] looks at: the
+    /// certified block, then its ancestors.
+    fn history(&self) -> usize {
+        1
+    }
+
+    /// The leader of `chain[0].view() + 1` entered through a QC for
+    /// `chain[0]`: where votes for that block go, and who may propose a
+    /// child of it in the next view. `chain` holds up to
+    /// [`LeaderElection::history`] blocks, each the parent of the one
+    /// before. Every node that holds them computes the same; `None` if the
+    /// answer needs ancestors not given (a node that just restarted from a
+    /// root without its ancestors).
+    fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
+        chain.first().map(|b| self.leader(b.view() + 1))
+    }
 }
 
-/// The election a host builds from `Config::leader_term_views`: round-robin
-/// for 0 or 1, stable leaders otherwise.
-pub fn election(committee_size: usize, leader_term_views: u64) -> Box<dyn LeaderElection> {
-    if leader_term_views <= 1 {
-        Box::new(RoundRobin::new(committee_size))
+/// The election a host builds from its [`Config`]: stable leaders for
+/// `leader_term_views > 1`; otherwise reputation if `leader_reputation`
+/// (the default), else plain round-robin.
+pub fn election(committee_size: usize, config: &Config) -> Box<dyn LeaderElection> {
+    if config.leader_term_views > 1 {
+        Box::new(StableLeaders::new(committee_size, config.leader_term_views))
+    } else if config.leader_reputation {
+        Box::new(Reputation::new(committee_size))
     } else {
-        Box::new(StableLeaders::new(committee_size, leader_term_views))
+        Box::new(RoundRobin::new(committee_size))
+    }
+}
+
+/// Blocks whose QCs and authors make up the active set of [`Reputation`].
+const REPUTATION_WINDOW: usize = 3;
+
+/// Round-robin over the members that are active in the chain: the leader
+/// after a certified block `B` is the first member, in round-robin order
+/// from `B.view() + 1`, that signed the QC carried by `B` or by one of its
+/// two ancestors, or authored one of the three.
+///
+/// - A crashed or cut-off member signs no QC, so it is skipped within
+///   three views: one node down costs (almost) no view at all, where plain
+///   round-robin loses two views (its own, and the one whose votes go to
+///   it) per rotation, each after a timeout.
+/// - The input is `B` and its ancestors, which every voter for `B` holds:
+///   all honest nodes agree on where the votes for `B` go and who proposes
+///   next. A node that lacks the ancestors (it just restarted from `B`)
+///   gets `None` and does not judge the leader for that one view. A view
+///   entered through a TC falls back to round-robin
+///   ([`LeaderElection::leader_after_tc`]), which needs nothing but the view.
+/// - When every member is live it is round-robin, except that a live
+///   member left out of three QCs in a row (an aggregator takes the first
+///   `2f + 1` votes) loses that turn to the next. Aggregators can steer a
+///   turn away from at most `f` live members by leaving their votes out;
+///   they cannot make a member lead that is not in the window.
+/// - A Byzantine leader that censors still signs QCs and keeps its turns;
+///   the inclusion rule, not the election, deals with it.
+#[derive(Clone, Debug)]
+pub struct Reputation {
+    size: u64,
+}
+
+impl Reputation {
+    pub fn new(committee_size: usize) -> Self {
+        Reputation {
+            size: committee_size.clamp(1, usize::from(u16::MAX)) as u64,
+        }
+    }
+}
+
+impl LeaderElection for Reputation {
+    fn leader(&self, view: View) -> NodeIndex {
+        (view % self.size) as NodeIndex
+    }
+
+    fn history(&self) -> usize {
+        REPUTATION_WINDOW
+    }
+
+    fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
+        let next = chain.first()?.view() + 1;
+        let window = &chain[..chain.len().min(REPUTATION_WINDOW)];
+        let reaches_genesis = window.last().is_some_and(|b| b.view() == 0);
+        if window.len() < REPUTATION_WINDOW && !reaches_genesis {
+            return None;
+        }
+        if window
+            .iter()
+            .any(|b| b.view() == 0 || b.parent_qc.votes.is_empty())
+        {
+            return Some(self.leader(next)); // no record of anyone before genesis
+        }
+        let mut active = vec![false; self.size as usize];
+        for block in window {
+            let signers = block.parent_qc.votes.iter().map(|(i, _)| *i);
+            for member in signers.chain([block.author()]) {
+                if let Some(slot) = active.get_mut(usize::from(member)) {
+                    *slot = true;
+                }
+            }
+        }
+        (0..self.size)
+            .map(|k| ((next + k) % self.size) as NodeIndex)
+            .find(|m| active[usize::from(*m)])
     }
 }
 
@@ -151,6 +247,65 @@ mod tests {
         assert_eq!(s.leader(15), 3);
         assert_eq!(s.leader_after_tc(15), 3);
         assert_eq!(s.leader_after_tc(15), s.leader(15));
+    }
+
+    fn block(view: View, author: NodeIndex, signers: &[NodeIndex]) -> Block {
+        let f = crate::testing::Fixture::new(4);
+        let mut block = f.block(
+            view,
+            author,
+            &f.genesis(),
+            &f.genesis_qc(),
+            None,
+            Vec::new(),
+        );
+        block.parent_qc.votes = signers
+            .iter()
+            .map(|i| (*i, ordo_types::Signature([0; 64])))
+            .collect();
+        block
+    }
+
+    #[test]
+    fn reputation_skips_members_missing_from_the_window() {
+        let r = Reputation::new(4);
+        let after = |blocks: &[Block]| r.leader_after(&blocks.iter().collect::<Vec<_>>());
+        // Everyone active: round-robin.
+        for v in 3..20 {
+            let chain: Vec<Block> = (0..3)
+                .map(|k| block(v - k, ((v - k) % 4) as NodeIndex, &[0, 1, 2, 3]))
+                .collect();
+            assert_eq!(after(&chain), Some(((v + 1) % 4) as NodeIndex));
+        }
+        // Member 3 crashed: it signs nothing and authors nothing.
+        let chain = [
+            block(6, 2, &[0, 1, 2]),
+            block(5, 1, &[0, 1, 2]),
+            block(4, 0, &[0, 1, 2]),
+        ];
+        assert_eq!(after(&chain), Some(0), "view 7 would be 3's: skipped");
+        // In one QC of the window, or an author in it: active.
+        let chain = [
+            block(6, 2, &[0, 1, 2]),
+            block(5, 1, &[0, 1, 3]),
+            block(4, 0, &[0, 1, 2]),
+        ];
+        assert_eq!(after(&chain), Some(3));
+        let chain = [
+            block(6, 2, &[0, 1, 2]),
+            block(5, 1, &[0, 1, 2]),
+            block(4, 3, &[0, 1, 2]),
+        ];
+        assert_eq!(after(&chain), Some(3));
+        // Too short a window that does not reach genesis: no answer.
+        assert_eq!(after(&chain[..2]), None);
+        // A window reaching back to genesis: no record yet, round-robin.
+        let genesis = crate::testing::Fixture::new(4).genesis();
+        let first = block(1, 1, &[]);
+        assert_eq!(after(&[first.clone(), genesis.clone()]), Some(2));
+        assert_eq!(after(&[block(2, 2, &[0, 1]), first, genesis]), Some(3));
+        // After a TC: plain round-robin, from the view alone.
+        assert_eq!(r.leader_after_tc(7), 3);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub use crate::core::{Core, PayloadRules, Recovery, Stats};
 pub use crate::event::{Action, Event, Timer};
 pub use crate::fault::Fault;
 pub use crate::inclusion::{InclusionAttachment, InclusionRules};
-pub use crate::leader::{election, LeaderElection, RoundRobin, StableLeaders};
+pub use crate::leader::{election, LeaderElection, Reputation, RoundRobin, StableLeaders};
 pub use crate::messages::{
     Block, BlockHeader, CommitCert, CommittedBlock, Height, Message, Payload, PayloadItem,
     QuorumCert, Timeout, TimeoutCert, View, Vote,

@@ -13,7 +13,6 @@ use ordo_types::{Committee, Keypair, NodeIndex};
 
 use crate::core::{Core, Recovery};
 use crate::event::{Action, Event, Timer};
-use crate::leader::RoundRobin;
 use crate::messages::{Block, CommittedBlock, Message, PayloadItem};
 use crate::safety::SafetyData;
 use crate::{Config, Fault};
@@ -103,7 +102,7 @@ impl Cluster {
             self.committee.clone(),
             me,
             self.keys[usize::from(me)].clone(),
-            Box::new(RoundRobin::new(self.committee.size())),
+            crate::election(self.committee.size(), &self.config),
             recovery,
         )
     }
@@ -170,7 +169,16 @@ impl Cluster {
                         .filter(|b| b.view() > root_view)
                         .cloned()
                         .collect(),
+                    ancestors: Vec::new(),
                 }
+                .with_ancestors(
+                    self.committed[i]
+                        .iter()
+                        .rev()
+                        .skip(1)
+                        .map(|c| c.block.clone()),
+                    &self.committee,
+                )
             }
             None => Recovery {
                 safety,
@@ -444,18 +452,19 @@ impl Fixture {
         }
     }
 
-    /// A fresh core for member `me` at genesis with round-robin leaders.
+    /// A fresh core for member `me` at genesis with the config's leaders.
     pub fn core(&self, me: NodeIndex, config: Config) -> Core {
         self.core_from(me, config, Recovery::genesis(&self.committee))
     }
 
     pub fn core_from(&self, me: NodeIndex, config: Config, recovery: Recovery) -> Core {
+        let leaders = crate::election(self.committee.size(), &config);
         Core::new(
             config,
             self.committee.clone(),
             me,
             self.keys[usize::from(me)].clone(),
-            Box::new(RoundRobin::new(self.committee.size())),
+            leaders,
             recovery,
         )
     }

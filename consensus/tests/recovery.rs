@@ -155,6 +155,7 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
             high_qc: disk.root_qc.clone(),
             high_tc: None,
             blocks: Vec::new(),
+            ancestors: Vec::new(),
         },
     );
     old.start(0);
@@ -175,6 +176,7 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
             high_qc: disk.root_qc.clone(),
             high_tc: None,
             blocks,
+            ancestors: Vec::new(),
         },
     );
     core.start(0);
@@ -249,6 +251,7 @@ fn restored_blocks_with_a_gap_wait_as_orphans_until_fetched() {
             high_qc: disk.root_qc.clone(),
             high_tc: None,
             blocks,
+            ancestors: Vec::new(),
         },
     );
     core.start(0);
@@ -321,10 +324,18 @@ fn whole_cluster_restart_recovers_liveness() {
 
 /// Same, but the crash comes after a leader went silent, so nodes restart
 /// with last voted views above their QCs (timeouts signed, TCs lost).
+/// Round-robin: under leader reputation a silent member is skipped and the
+/// views this test needs never time out (and the silent member, far
+/// behind, could only catch up by the node's bulk sync, which this harness
+/// does not have).
 #[test]
 fn whole_cluster_restart_after_timeouts_recovers_liveness() {
+    let config = Config {
+        leader_reputation: false,
+        ..Config::default()
+    };
     for seed in 1..=4u64 {
-        let mut cluster = Cluster::new(4, Config::default(), 5, 3, seed);
+        let mut cluster = Cluster::new(4, config.clone(), 5, 3, seed);
         cluster.run_until(1_000);
         let view = cluster.core(0).view();
         let leader = ((view + 1) % 4) as NodeIndex;

@@ -74,7 +74,7 @@ pub fn build_core(settings: &CoreSettings, storage: &Storage) -> crate::Result<C
         settings.committee.clone(),
         settings.me,
         settings.keypair.clone(),
-        election(n, settings.config.leader_term_views),
+        election(n, &settings.config),
         recovery,
     )
     .with_payload_rules(Box::new(CertRules::new(

@@ -229,13 +229,23 @@ impl Storage {
                 blocks.push(block);
             }
         }
+        let below = (1..tip)
+            .rev()
+            .take(Recovery::ANCESTORS)
+            .map(|h| self.committed(h))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .map(|c| c.block);
         Ok(Recovery {
             safety,
             root,
             high_qc,
             high_tc: None,
             blocks,
-        })
+            ancestors: Vec::new(),
+        }
+        .with_ancestors(below, committee))
     }
 
     /// Stores a delivered block and advances the delivered height, in one

@@ -6,7 +6,7 @@
 //! hasher: the resulting trace hash is the run's fingerprint.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -62,7 +62,27 @@ enum Kind {
         host: usize,
         epoch: u32,
     },
+    /// An honest host checks whether it is far behind a peer (catch-up).
+    SyncTick {
+        host: usize,
+        epoch: u32,
+    },
+    /// A peer's committed blocks arrive at a host that asked for them.
+    SyncDeliver {
+        host: usize,
+        epoch: u32,
+        from: NodeIndex,
+        blocks: Vec<CommittedBlock>,
+    },
 }
+
+/// Catch-up as the node does it: a host more than `SYNC_LAG` heights behind
+/// a peer asks it for up to `SYNC_MAX_BLOCKS` committed blocks, takes them
+/// as commits and restarts its core from the new tip. Checked every
+/// `SYNC_EVERY_MS` of the host's time.
+const SYNC_LAG: usize = 8;
+const SYNC_MAX_BLOCKS: usize = 64;
+const SYNC_EVERY_MS: u64 = 500;
 
 struct Scheduled {
     at: u64,
@@ -147,6 +167,9 @@ struct Host {
     /// (the node's catch-up from storage).
     stored_commits: HashMap<Digest, Block>,
     last_committed: Option<Box<CommittedBlock>>,
+    /// The committed chain (height `i + 1` at index `i`), served to peers
+    /// that catch up.
+    chain: Vec<CommittedBlock>,
     clock: Clock,
     down_since_us: Option<u64>,
     /// Down intervals `(from, to)`, for deciding which items a node lost.
@@ -341,7 +364,7 @@ impl<'a> Sim<'a> {
         let h = &self.hosts[host];
         let mut config: Config = self.scenario.consensus.clone();
         config.test_only_break_vote_rule = self.options.test_only_break_vote_rule && h.honest();
-        let leaders = election(self.committee.size(), config.leader_term_views);
+        let leaders = election(self.committee.size(), &config);
         let core = Core::new(
             config,
             self.committee.clone(),
@@ -385,6 +408,12 @@ impl<'a> Sim<'a> {
         self.execute(host, actions);
         if let Some(every) = tick {
             self.schedule(self.now_us + every * 1_000, Kind::ByzTick { host, epoch });
+        }
+        if self.hosts[host].honest() {
+            self.schedule(
+                self.now_us + SYNC_EVERY_MS * 1_000,
+                Kind::SyncTick { host, epoch },
+            );
         }
     }
 
@@ -437,6 +466,27 @@ impl<'a> Sim<'a> {
                     format!("timer {timer:?}")
                 });
                 self.handle(host, Event::TimerFired(timer));
+            }
+            Kind::SyncTick { host, epoch } => {
+                if !self.up(host) || self.hosts[host].epoch != epoch {
+                    return;
+                }
+                self.on_sync_tick(host);
+                self.schedule(
+                    self.now_us + SYNC_EVERY_MS * 1_000,
+                    Kind::SyncTick { host, epoch },
+                );
+            }
+            Kind::SyncDeliver {
+                host,
+                epoch,
+                from,
+                blocks,
+            } => {
+                if !self.up(host) || self.hosts[host].epoch != epoch {
+                    return;
+                }
+                self.on_sync_deliver(host, from, blocks);
             }
             Kind::Load => self.on_load(),
             Kind::Crash { host } => self.crash(host),
@@ -529,6 +579,7 @@ impl<'a> Sim<'a> {
                     h.persisted_blocks.retain(|b| b.view() > root_view);
                     h.stored_commits
                         .insert(block.block.digest(), block.block.clone());
+                    h.chain.push((*block).clone());
                     h.last_committed = Some(block);
                 }
                 Action::Misbehaviour { peer, .. } => {
@@ -691,7 +742,12 @@ impl<'a> Sim<'a> {
                 high_qc: last.cert.qc.clone(),
                 high_tc: None,
                 blocks,
-            },
+                ancestors: Vec::new(),
+            }
+            .with_ancestors(
+                h.chain.iter().rev().skip(1).map(|c| c.block.clone()),
+                &self.committee,
+            ),
             None => Recovery {
                 safety,
                 blocks,
@@ -699,6 +755,143 @@ impl<'a> Sim<'a> {
             },
         };
         self.start_core(host, recovery);
+    }
+
+    /// If a reachable honest peer is more than `SYNC_LAG` heights ahead
+    /// (the node learns peers' heights from their messages), asks the one
+    /// furthest ahead for the blocks after this host's tip; they arrive
+    /// after a round trip through the simulated network (lost or cut like
+    /// any message).
+    fn on_sync_tick(&mut self, host: usize) {
+        let mine = self.hosts[host].chain.len();
+        let mut best: Option<(usize, usize)> = None;
+        for peer in 0..self.hosts.len() {
+            let p = &self.hosts[peer];
+            if peer == host || !self.up(peer) || !p.honest() || !self.linked(host, peer) {
+                continue;
+            }
+            if p.chain.len() > mine + SYNC_LAG && best.is_none_or(|(_, h)| p.chain.len() > h) {
+                best = Some((peer, p.chain.len()));
+            }
+        }
+        let Some((peer, _)) = best else {
+            return;
+        };
+        let (me, them) = (self.hosts[host].node, self.hosts[peer].node);
+        let request = self.network.plan(self.now_us, host, me, them, 64);
+        let Some(&asked) = request.deliveries.first() else {
+            return;
+        };
+        let blocks: Vec<CommittedBlock> = self.hosts[peer]
+            .chain
+            .iter()
+            .skip(mine)
+            .take(SYNC_MAX_BLOCKS)
+            .cloned()
+            .collect();
+        let bytes = blocks
+            .iter()
+            .map(|b| codec::encode(b).map_or(0, |e| e.len()))
+            .sum();
+        let response = self.network.plan(asked, peer, them, me, bytes);
+        let Some(&arrives) = response.deliveries.first() else {
+            return;
+        };
+        self.trace(
+            host,
+            7,
+            &[&them.to_le_bytes(), &(mine as u64).to_le_bytes()],
+            || {
+                format!(
+                    "sync: asks n{them} for {} blocks after height {mine}",
+                    blocks.len()
+                )
+            },
+        );
+        let epoch = self.hosts[host].epoch;
+        self.schedule(
+            arrives,
+            Kind::SyncDeliver {
+                host,
+                epoch,
+                from: them,
+                blocks,
+            },
+        );
+    }
+
+    /// Takes the synced blocks that continue this host's chain as commits
+    /// and restarts its core from the new tip with its safety data.
+    fn on_sync_deliver(&mut self, host: usize, from: NodeIndex, blocks: Vec<CommittedBlock>) {
+        let mine = self.hosts[host].chain.len() as u64;
+        let fresh: Vec<CommittedBlock> = blocks
+            .into_iter()
+            .filter(|b| b.block.height() > mine)
+            .collect();
+        if fresh.first().is_none_or(|b| b.block.height() != mine + 1) {
+            return;
+        }
+        self.trace(host, 8, &[&from.to_le_bytes(), &mine.to_le_bytes()], || {
+            format!(
+                "sync: {} blocks from n{from} after height {mine}",
+                fresh.len()
+            )
+        });
+        let node = self.hosts[host].node;
+        // The old core's waiting payload goes to the new one, less what the
+        // synced blocks committed (the node's mempool re-forwards likewise).
+        let synced: HashSet<&[u8]> = fresh
+            .iter()
+            .flat_map(|b| b.block.payload.items.iter().map(Vec::as_slice))
+            .collect();
+        let waiting: Vec<Vec<u8>> = self.hosts[host]
+            .core
+            .as_ref()
+            .map(Core::pending_payload)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| !synced.contains(item.as_slice()))
+            .collect();
+        drop(synced);
+        for block in fresh {
+            self.checker.on_commit(node, &block, self.now_us);
+            let h = &mut self.hosts[host];
+            let root_view = block.block.view();
+            h.persisted_blocks.retain(|b| b.view() > root_view);
+            h.stored_commits
+                .insert(block.block.digest(), block.block.clone());
+            h.chain.push(block.clone());
+            h.last_committed = Some(Box::new(block));
+        }
+        let h = &mut self.hosts[host];
+        h.fold_counters();
+        h.core = None;
+        h.epoch += 1;
+        let Some(last) = &h.last_committed else {
+            return;
+        };
+        let root_view = last.block.view();
+        let recovery = Recovery {
+            safety: h.persisted.clone().unwrap_or_default(),
+            root: last.block.clone(),
+            high_qc: last.cert.qc.clone(),
+            high_tc: None,
+            blocks: h
+                .persisted_blocks
+                .iter()
+                .filter(|b| b.view() > root_view)
+                .cloned()
+                .collect(),
+            ancestors: Vec::new(),
+        }
+        .with_ancestors(
+            h.chain.iter().rev().skip(1).map(|c| c.block.clone()),
+            &self.committee,
+        );
+        self.start_core(host, recovery);
+        if !waiting.is_empty() {
+            self.handle(host, Event::PayloadAvailable(waiting));
+        }
     }
 
     fn on_storm(&mut self) {
@@ -874,6 +1067,7 @@ impl Host {
             persisted_blocks: Vec::new(),
             stored_commits: HashMap::new(),
             last_committed: None,
+            chain: Vec::new(),
             clock,
             down_since_us: None,
             downtime: Vec::new(),
