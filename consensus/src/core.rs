@@ -63,7 +63,7 @@ pub struct Recovery {
 
 impl Recovery {
     /// Committed blocks below the root a host hands back on restart.
-    pub const ANCESTORS: usize = 2;
+    pub const ANCESTORS: usize = crate::leader::MAX_TERM_VIEWS as usize;
 
     /// Sets `ancestors` from the committed blocks below `root`, newest
     /// first (the first [`Recovery::ANCESTORS`] are kept), adding genesis
@@ -547,7 +547,7 @@ impl Core {
     fn expected_leader(&self, block: &Block) -> Option<NodeIndex> {
         let view = block.view();
         match &block.tc {
-            Some(tc) if tc.view + 1 == view => Some(self.leaders.leader_after_tc(view)),
+            Some(tc) if tc.view + 1 == view => self.leader_after_tc(view, tc),
             _ => self
                 .tree
                 .get(&block.header.parent)
@@ -559,6 +559,22 @@ impl Core {
     /// The leader after a QC for `block`, from `block` and the ancestors
     /// the election looks at (as far as this node holds them).
     fn leader_after(&self, block: &Block) -> Option<NodeIndex> {
+        self.leaders.leader_after(&self.chain_from(block))
+    }
+
+    /// The leader of `view` entered through `tc` (for `view - 1`), from the
+    /// block of its high QC and that block's ancestors.
+    fn leader_after_tc(&self, view: View, tc: &TimeoutCert) -> Option<NodeIndex> {
+        let chain = match self.tree.get(&tc.high_qc.block) {
+            Some(high) => self.chain_from(high),
+            None => Vec::new(),
+        };
+        self.leaders.leader_after_tc(view, &chain)
+    }
+
+    /// `block` and as many of its ancestors as the election looks at and
+    /// this node holds, parent after child.
+    fn chain_from<'a>(&'a self, block: &'a Block) -> Vec<&'a Block> {
         let mut chain = vec![block];
         while chain.len() < self.leaders.history() {
             let last = chain[chain.len() - 1];
@@ -567,7 +583,7 @@ impl Core {
                 _ => break,
             }
         }
-        self.leaders.leader_after(&chain)
+        chain
     }
 
     fn on_vote(&mut self, from: NodeIndex, vote: Vote) {
@@ -735,7 +751,6 @@ impl Core {
 
     /// Takes in a verified TC: its QC, then the view after it.
     fn process_tc(&mut self, tc: TimeoutCert) {
-        self.leaders.observe_tc(tc.view);
         self.process_qc(tc.high_qc.clone());
         let next = tc.view + 1;
         if self.high_tc.as_ref().is_none_or(|h| tc.view > h.view) {
@@ -925,8 +940,10 @@ impl Core {
                 _ => return,
             }
         };
-        if tc.is_some() && self.leaders.leader_after_tc(view) != self.me {
-            return;
+        if let Some(tc) = &tc {
+            if self.leader_after_tc(view, tc) != Some(self.me) {
+                return;
+            }
         }
         let parent_digest = self.high_qc.block;
         let Some(parent) = self.tree.get_extendable(&parent_digest) else {

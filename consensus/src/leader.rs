@@ -1,7 +1,10 @@
 //! Who leads a view. Behind a trait so stable leaders or reputation-based
 //! election can replace round-robin without touching the core.
-
-use std::collections::BTreeSet;
+//!
+//! Elections that look at the chain are judged from blocks every voter
+//! holds: after a QC for `B`, from `B` and its ancestors; after a TC, from
+//! the block of the TC's high QC and its ancestors. A node that lacks the
+//! ancestors gets `None` and does not judge (see the core).
 
 use ordo_types::NodeIndex;
 
@@ -11,20 +14,12 @@ use crate::messages::{Block, View};
 /// A deterministic map from view to leader; every honest node must compute
 /// the same answer from the same inputs.
 pub trait LeaderElection: Send {
+    /// The leader of `view` with no chain at hand: round-robin. Hosts use it
+    /// as the fallback where the chain-based answer is `None`.
     fn leader(&self, view: View) -> NodeIndex;
 
-    /// The leader of `view` when `view` is entered through a TC for
-    /// `view - 1` (a proposal carrying that TC is judged by this alone).
-    fn leader_after_tc(&self, view: View) -> NodeIndex {
-        self.leader(view)
-    }
-
-    /// A verified TC for `view` was seen (elections that react to failed
-    /// views use it; round-robin does not).
-    fn observe_tc(&mut self, _view: View) {}
-
-    /// How many blocks [`LeaderElection::leader_after`] looks at: the
-    /// certified block, then its ancestors.
+    /// How many blocks the chain-based answers look at: the block, then its
+    /// ancestors.
     fn history(&self) -> usize {
         1
     }
@@ -33,11 +28,18 @@ pub trait LeaderElection: Send {
     /// `chain[0]`: where votes for that block go, and who may propose a
     /// child of it in the next view. `chain` holds up to
     /// [`LeaderElection::history`] blocks, each the parent of the one
-    /// before. Every node that holds them computes the same; `None` if the
-    /// answer needs ancestors not given (a node that just restarted from a
-    /// root without its ancestors).
+    /// before. `None` if the answer needs ancestors not given.
     fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
         chain.first().map(|b| self.leader(b.view() + 1))
+    }
+
+    /// The leader of `view` entered through a TC for `view - 1`, whose high
+    /// QC certifies `high[0]` (with its ancestors after it, as for
+    /// [`LeaderElection::leader_after`]). `None` if it needs blocks not
+    /// given.
+    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
+        let _ = high;
+        Some(self.leader(view))
     }
 }
 
@@ -54,24 +56,137 @@ pub fn election(committee_size: usize, config: &Config) -> Box<dyn LeaderElectio
     }
 }
 
+fn committee_len(committee_size: usize) -> u64 {
+    committee_size.clamp(1, usize::from(u16::MAX)) as u64
+}
+
+/// Leader of view `v` is member `v mod n`.
+#[derive(Clone, Debug)]
+pub struct RoundRobin {
+    size: u64,
+}
+
+impl RoundRobin {
+    pub fn new(committee_size: usize) -> Self {
+        RoundRobin {
+            size: committee_len(committee_size),
+        }
+    }
+}
+
+impl LeaderElection for RoundRobin {
+    fn leader(&self, view: View) -> NodeIndex {
+        (view % self.size) as NodeIndex
+    }
+}
+
+/// The longest stable-leader term that can be judged right after a
+/// restart ([`crate::Recovery::ANCESTORS`] blocks below the root are kept).
+pub const MAX_TERM_VIEWS: u64 = 64;
+
+/// Stable leaders: one leader keeps proposing for a term of `term_views`
+/// views while its views succeed; a timed-out view hands over to the next
+/// member.
+///
+/// **Rule.** After a QC for `B` the leader is `B`'s author while it has led
+/// fewer than `term_views` consecutive views (counted back along the chain
+/// while each block is its parent's direct QC child by the same author),
+/// else the next member. After a TC for `v - 1` whose high QC certifies
+/// `H`: the views `H.view + 1 .. v - 1` all failed, each handing over to
+/// the next member, so the leader of `v` is the leader after `H` plus
+/// `v - 1 - H.view`.
+///
+/// - A leader that makes progress keeps its term to the end, then hands
+///   over: nobody leads forever.
+/// - A leader whose view times out (for instance because honest replicas
+///   refuse a proposal that breaks the inclusion rule) is never the leader
+///   of the view after it: the next member is.
+/// - Judged from `B` (or `H`) and up to `term_views` ancestors, which a
+///   voter holds; terms are capped at [`MAX_TERM_VIEWS`] so a restarted
+///   node (handed that many committed blocks below its root) can judge at
+///   once.
+/// - `term_views = 1` is round-robin after QCs.
+#[derive(Clone, Debug)]
+pub struct StableLeaders {
+    size: u64,
+    term_views: u64,
+}
+
+impl StableLeaders {
+    pub fn new(committee_size: usize, term_views: u64) -> Self {
+        StableLeaders {
+            size: committee_len(committee_size),
+            term_views: term_views.clamp(1, MAX_TERM_VIEWS),
+        }
+    }
+
+    fn next(&self, member: NodeIndex, steps: u64) -> NodeIndex {
+        ((u64::from(member) + steps) % self.size) as NodeIndex
+    }
+}
+
+impl LeaderElection for StableLeaders {
+    fn leader(&self, view: View) -> NodeIndex {
+        (view % self.size) as NodeIndex
+    }
+
+    fn history(&self) -> usize {
+        self.term_views as usize + 1
+    }
+
+    fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
+        let first = chain.first()?;
+        if first.view() == 0 {
+            return Some(self.leader(1));
+        }
+        let author = first.author();
+        let mut led = 0u64;
+        for (i, block) in chain.iter().enumerate() {
+            if block.view() == 0 || block.author() != author {
+                break;
+            }
+            led += 1;
+            if led >= self.term_views {
+                return Some(self.next(author, 1));
+            }
+            // The run goes on only through a direct QC child.
+            if block.header.parent_view + 1 != block.view() {
+                break;
+            }
+            if i + 1 == chain.len() {
+                return None; // the run may be longer than what is given
+            }
+        }
+        Some(author)
+    }
+
+    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
+        let h = high.first()?;
+        let first_failed = self.leader_after(high)?;
+        let failed_views = view.checked_sub(1 + h.view())?;
+        Some(self.next(first_failed, failed_views))
+    }
+}
+
 /// Blocks whose QCs and authors make up the active set of [`Reputation`].
 const REPUTATION_WINDOW: usize = 3;
 
 /// Round-robin over the members that are active in the chain: the leader
 /// after a certified block `B` is the first member, in round-robin order
 /// from `B.view() + 1`, that signed the QC carried by `B` or by one of its
-/// two ancestors, or authored one of the three.
+/// two ancestors, or authored one of the three. After a TC for `v - 1`
+/// whose high QC certifies `H`: the views after `H` failed one after the
+/// other, each handing over to the next active member, so the leader of
+/// `v` is the `(v - 1 - H.view)`-th active member after the leader after
+/// `H`.
 ///
 /// - A crashed or cut-off member signs no QC, so it is skipped within
 ///   three views: one node down costs (almost) no view at all, where plain
 ///   round-robin loses two views (its own, and the one whose votes go to
 ///   it) per rotation, each after a timeout.
-/// - The input is `B` and its ancestors, which every voter for `B` holds:
+/// - The input is `B` (or `H`) and its ancestors, which every voter holds:
 ///   all honest nodes agree on where the votes for `B` go and who proposes
-///   next. A node that lacks the ancestors (it just restarted from `B`)
-///   gets `None` and does not judge the leader for that one view. A view
-///   entered through a TC falls back to round-robin
-///   ([`LeaderElection::leader_after_tc`]), which needs nothing but the view.
+///   next. A node that lacks the ancestors gets `None`.
 /// - When every member is live it is round-robin, except that a live
 ///   member left out of three QCs in a row (an aggregator takes the first
 ///   `2f + 1` votes) loses that turn to the next. Aggregators can steer a
@@ -87,8 +202,46 @@ pub struct Reputation {
 impl Reputation {
     pub fn new(committee_size: usize) -> Self {
         Reputation {
-            size: committee_size.clamp(1, usize::from(u16::MAX)) as u64,
+            size: committee_len(committee_size),
         }
+    }
+
+    /// Members active in the window of `chain`, or `None` if the window is
+    /// short of genesis; all of them near genesis (no record yet).
+    fn active(&self, chain: &[&Block]) -> Option<Vec<bool>> {
+        let window = &chain[..chain.len().min(REPUTATION_WINDOW)];
+        let reaches_genesis = window.last().is_some_and(|b| b.view() == 0);
+        if window.is_empty() || (window.len() < REPUTATION_WINDOW && !reaches_genesis) {
+            return None;
+        }
+        if window
+            .iter()
+            .any(|b| b.view() == 0 || b.parent_qc.votes.is_empty())
+        {
+            return Some(vec![true; self.size as usize]);
+        }
+        let mut active = vec![false; self.size as usize];
+        for block in window {
+            let signers = block.parent_qc.votes.iter().map(|(i, _)| *i);
+            for member in signers.chain([block.author()]) {
+                if let Some(slot) = active.get_mut(usize::from(member)) {
+                    *slot = true;
+                }
+            }
+        }
+        Some(active)
+    }
+
+    /// The `skip`-th active member at or after `from`, in round-robin order.
+    fn nth_active(&self, active: &[bool], from: u64, skip: u64) -> Option<NodeIndex> {
+        let live: Vec<NodeIndex> = (0..self.size)
+            .map(|k| ((from + k) % self.size) as NodeIndex)
+            .filter(|m| active[usize::from(*m)])
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        Some(live[(skip % live.len() as u64) as usize])
     }
 }
 
@@ -103,117 +256,15 @@ impl LeaderElection for Reputation {
 
     fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
         let next = chain.first()?.view() + 1;
-        let window = &chain[..chain.len().min(REPUTATION_WINDOW)];
-        let reaches_genesis = window.last().is_some_and(|b| b.view() == 0);
-        if window.len() < REPUTATION_WINDOW && !reaches_genesis {
-            return None;
-        }
-        if window
-            .iter()
-            .any(|b| b.view() == 0 || b.parent_qc.votes.is_empty())
-        {
-            return Some(self.leader(next)); // no record of anyone before genesis
-        }
-        let mut active = vec![false; self.size as usize];
-        for block in window {
-            let signers = block.parent_qc.votes.iter().map(|(i, _)| *i);
-            for member in signers.chain([block.author()]) {
-                if let Some(slot) = active.get_mut(usize::from(member)) {
-                    *slot = true;
-                }
-            }
-        }
-        (0..self.size)
-            .map(|k| ((next + k) % self.size) as NodeIndex)
-            .find(|m| active[usize::from(*m)])
-    }
-}
-
-/// Leader of view `v` is member `v mod n`.
-#[derive(Clone, Debug)]
-pub struct RoundRobin {
-    size: u16,
-}
-
-impl RoundRobin {
-    pub fn new(committee_size: usize) -> Self {
-        RoundRobin {
-            size: committee_size.clamp(1, usize::from(u16::MAX)) as u16,
-        }
-    }
-}
-
-impl LeaderElection for RoundRobin {
-    fn leader(&self, view: View) -> NodeIndex {
-        (view % u64::from(self.size)) as NodeIndex
-    }
-}
-
-/// TC views a [`StableLeaders`] remembers (older terms are long over).
-const REMEMBERED_TCS: usize = 256;
-
-/// Stable leaders: one leader per term of `term_views` views while views
-/// succeed; a timed-out view ends the term.
-///
-/// **Rule.** Let `t` be the highest view below `v` for which a TC is known
-/// (none: `t = 0`). The current run of successful views started at
-/// `s = t + 1`; it is cut into terms of `term_views` views, and term `k`
-/// (`k = (v - s) / term_views`) is led by member `(s + k) mod n`.
-///
-/// - A proposal that carries a TC for `v - 1` starts a run at `v`, so its
-///   leader is `v mod n` whatever else a node knows: judging such proposals
-///   needs nothing but the proposal ([`LeaderElection::leader_after_tc`]).
-/// - A leader that makes progress keeps its term to the end, then hands
-///   over to the next member: nobody leads forever.
-/// - A leader whose view times out (for instance because honest replicas
-///   refuse a proposal that breaks the inclusion rule) loses the term at
-///   the TC: view `t + 1` is led by `(t + 1) mod n`. (That is the failed
-///   leader again only if `t + 1 ≡ s + k (mod n)`; then its next proposal
-///   must pass the same rule or time out too, and `t + 2` moves on.)
-/// - Two honest nodes can disagree about `v` only if one knows a TC for a
-///   view the other entered through a QC (both exist for the same view).
-///   Their next proposal then fails at most once; the TC of that failure
-///   is carried by the next proposal and both agree again.
-/// - `term_views = 1` is exactly round-robin.
-#[derive(Clone, Debug)]
-pub struct StableLeaders {
-    size: u64,
-    term_views: u64,
-    tcs: BTreeSet<View>,
-}
-
-impl StableLeaders {
-    pub fn new(committee_size: usize, term_views: u64) -> Self {
-        StableLeaders {
-            size: committee_size.clamp(1, usize::from(u16::MAX)) as u64,
-            term_views: term_views.max(1),
-            tcs: BTreeSet::new(),
-        }
+        let active = self.active(chain)?;
+        self.nth_active(&active, next, 0)
     }
 
-    fn leader_from(&self, start: View, view: View) -> NodeIndex {
-        if view < start {
-            return (view % self.size) as NodeIndex;
-        }
-        let term = (view - start) / self.term_views;
-        ((start + term) % self.size) as NodeIndex
-    }
-}
-
-impl LeaderElection for StableLeaders {
-    fn leader(&self, view: View) -> NodeIndex {
-        let start = self.tcs.range(..view).next_back().map_or(1, |t| t + 1);
-        self.leader_from(start, view)
-    }
-
-    fn leader_after_tc(&self, view: View) -> NodeIndex {
-        self.leader_from(view, view)
-    }
-
-    fn observe_tc(&mut self, view: View) {
-        if self.tcs.insert(view) && self.tcs.len() > REMEMBERED_TCS {
-            self.tcs.pop_first();
-        }
+    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
+        let h = high.first()?;
+        let active = self.active(high)?;
+        let failed_views = view.checked_sub(1 + h.view())?;
+        self.nth_active(&active, h.view() + 1, failed_views)
     }
 }
 
@@ -221,32 +272,115 @@ impl LeaderElection for StableLeaders {
 mod tests {
     use super::*;
 
+    /// A block in `view` by `author` whose parent is in `parent_view`
+    /// (links are not checked by the elections).
+    fn linked(view: View, author: NodeIndex, parent_view: View) -> Block {
+        let mut b = block(view, author, &[0, 1, 2, 3]);
+        b.header.parent_view = parent_view;
+        b
+    }
+
+    fn refs(blocks: &[Block]) -> Vec<&Block> {
+        blocks.iter().collect()
+    }
+
     #[test]
-    fn term_of_one_is_round_robin() {
+    fn round_robin_ignores_the_chain() {
         let rr = RoundRobin::new(4);
-        let mut stable = StableLeaders::new(4, 1);
-        stable.observe_tc(6);
-        for v in 0..40 {
-            assert_eq!(stable.leader(v), rr.leader(v), "view {v}");
+        let b = linked(6, 2, 5);
+        assert_eq!(rr.leader_after(&[&b]), Some(3));
+        assert_eq!(rr.leader_after_tc(9, &[]), Some(1));
+    }
+
+    #[test]
+    fn stable_leader_keeps_its_term_then_hands_over() {
+        let s = StableLeaders::new(4, 3);
+        // 2 led views 5 and 6 (direct QC children): it keeps view 7.
+        let chain = [
+            linked(6, 2, 5),
+            linked(5, 2, 4),
+            linked(4, 1, 3),
+            linked(3, 1, 2),
+        ];
+        assert_eq!(s.leader_after(&refs(&chain)), Some(2));
+        // A third view ends its term: 3 leads next.
+        let chain = [
+            linked(7, 2, 6),
+            linked(6, 2, 5),
+            linked(5, 2, 4),
+            linked(4, 1, 3),
+        ];
+        assert_eq!(s.leader_after(&refs(&chain)), Some(3));
+        // A run that began with a TC (parent not the view before) counts
+        // from there.
+        let chain = [
+            linked(9, 0, 8),
+            linked(8, 0, 5),
+            linked(5, 3, 4),
+            linked(4, 3, 3),
+        ];
+        assert_eq!(s.leader_after(&refs(&chain)), Some(0));
+        // Too short a chain to know how long the run is: no answer.
+        assert_eq!(s.leader_after(&refs(&chain[..1])), None);
+        let chain = [linked(6, 2, 5), linked(5, 2, 4)];
+        assert_eq!(s.leader_after(&refs(&chain)), None);
+    }
+
+    /// Regression (issue 3): after a timeout the failed leader was elected
+    /// again when `t + 1 = s + k (mod n)`. Now the view after a failed one
+    /// always goes to the next member.
+    #[test]
+    fn stable_leader_that_times_out_is_never_next() {
+        let s = StableLeaders::new(4, 50);
+        // 1 leads after H (view 10, its second view); view 11 fails: TC(11).
+        let high = [linked(10, 1, 9), linked(9, 1, 8), linked(8, 0, 7)];
+        assert_eq!(s.leader_after(&refs(&high)), Some(1));
+        assert_eq!(s.leader_after_tc(12, &refs(&high)), Some(2));
+        // Views 11 and 12 fail (1, then 2): 3 leads view 13.
+        assert_eq!(s.leader_after_tc(13, &refs(&high)), Some(3));
+        // Whatever the views and members, the leader after a TC for t is
+        // not the leader of t.
+        for n in [4usize, 7] {
+            let s = StableLeaders::new(n, 50);
+            for failed in 1..20u64 {
+                let view = 10 + failed;
+                let leader_of = |v: View| {
+                    if v == 11 {
+                        s.leader_after(&refs(&high)).unwrap()
+                    } else {
+                        s.leader_after_tc(v, &refs(&high)).unwrap()
+                    }
+                };
+                assert_ne!(leader_of(view), leader_of(view + 1), "n {n}, view {view}");
+            }
+        }
+        // Without H: no answer.
+        assert_eq!(s.leader_after_tc(12, &[]), None);
+    }
+
+    #[test]
+    fn term_of_one_is_round_robin_after_qcs() {
+        let s = StableLeaders::new(4, 1);
+        for v in 1..20u64 {
+            let b = linked(v, (v % 4) as NodeIndex, v - 1);
+            assert_eq!(s.leader_after(&[&b]), Some(((v + 1) % 4) as NodeIndex));
         }
     }
 
     #[test]
-    fn stable_leader_keeps_its_term_and_loses_it_on_a_tc() {
-        let mut s = StableLeaders::new(4, 10);
-        // Run from view 1: views 1..=10 led by 1, 11..=20 by 2, ...
-        assert!((1..=10).all(|v| s.leader(v) == 1));
-        assert!((11..=20).all(|v| s.leader(v) == 2));
-        // View 13 times out: a new run starts at 14, led by 14 mod 4 = 2...
-        s.observe_tc(13);
-        assert_eq!(s.leader(13), 2, "views before the TC keep their leader");
-        assert!((14..=23).all(|v| s.leader(v) == 2));
-        assert_eq!(s.leader(24), 3);
-        // ...and a TC for 14 hands over to 15 mod 4 = 3.
-        s.observe_tc(14);
-        assert_eq!(s.leader(15), 3);
-        assert_eq!(s.leader_after_tc(15), 3);
-        assert_eq!(s.leader_after_tc(15), s.leader(15));
+    fn reputation_after_a_tc_moves_past_the_failed_leaders() {
+        let r = Reputation::new(4);
+        // Member 3 absent: after H (view 6) the leaders are 0, 1, 2, 0, ...
+        let high = [
+            block(6, 2, &[0, 1, 2]),
+            block(5, 1, &[0, 1, 2]),
+            block(4, 0, &[0, 1, 2]),
+        ];
+        assert_eq!(r.leader_after(&refs(&high)), Some(0));
+        assert_eq!(r.leader_after_tc(8, &refs(&high)), Some(1));
+        assert_eq!(r.leader_after_tc(9, &refs(&high)), Some(2));
+        assert_eq!(r.leader_after_tc(10, &refs(&high)), Some(0));
+        assert_eq!(r.leader_after_tc(8, &refs(&high[..1])), None);
     }
 
     fn block(view: View, author: NodeIndex, signers: &[NodeIndex]) -> Block {
@@ -304,17 +438,5 @@ mod tests {
         let first = block(1, 1, &[]);
         assert_eq!(after(&[first.clone(), genesis.clone()]), Some(2));
         assert_eq!(after(&[block(2, 2, &[0, 1]), first, genesis]), Some(3));
-        // After a TC: plain round-robin, from the view alone.
-        assert_eq!(r.leader_after_tc(7), 3);
-    }
-
-    #[test]
-    fn leader_after_tc_needs_no_history() {
-        let fresh = StableLeaders::new(7, 20);
-        let mut seen = StableLeaders::new(7, 20);
-        for t in [3, 9, 30, 31] {
-            seen.observe_tc(t);
-            assert_eq!(fresh.leader_after_tc(t + 1), seen.leader(t + 1));
-        }
     }
 }
