@@ -1,8 +1,9 @@
 //! Stable-toolchain fuzzing of the entry points hostile bytes reach, in
-//! process and bounded (runs in CI): the same targets as `fuzz/` (which
-//! needs nightly and cargo-fuzz), driven by a seeded generator that mixes
-//! random bytes with mutations (bit flips, byte sets, truncation,
-//! duplication, splicing, length-field smashing) of valid encodings.
+//! process and bounded (runs in CI): the same targets as `fuzz/` (run with
+//! cargo-fuzz and `RUSTC_BOOTSTRAP=1`, see docs/reliability.md), driven by
+//! a seeded generator that mixes random bytes with mutations (bit flips,
+//! byte sets, truncation, duplication, splicing, length-field smashing) of
+//! valid encodings.
 //!
 //! - frame decoding: every message type a peer or client can send
 //!   (`codec::decode` of consensus, mempool and sync messages, committed
@@ -415,16 +416,28 @@ fn fuzz_http_transaction_bodies_never_panic() {
 
 /// Inputs that once crashed or hung a target, kept as regression cases
 /// (see docs/reliability.md). Empty: none of the runs so far found one.
+/// Every crash input kept under `fuzz/regressions/` (in subfolders per
+/// target too), except the README.
 fn regressions() -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if let Ok(bytes) = std::fs::read(e.path()) {
-                out.push(bytes);
+    fn walk(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_none_or(|e| e != "md") {
+                if let Ok(bytes) = std::fs::read(&path) {
+                    out.push(bytes);
+                }
             }
         }
     }
+    let mut out = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions"),
+        &mut out,
+    );
     out
 }
 
