@@ -613,16 +613,25 @@ fn remount(dir: &Path, mode: &str) {
     assert!(ok, "mount -o remount,{mode} {} failed", dir.display());
 }
 
-/// Torn tail: node 3 is SIGKILLed under load and each of its database
-/// files in turn is left ending in a partial page of garbage. redb refuses
-/// such a file (its length fits no valid layout): the node must refuse to
-/// start with an error naming the file and what to do, never start on it.
-/// Then the operator's way out, as the error tells it: `votes.redb` is
-/// restored from a backup; `ordo.redb` is moved aside, and the node catches
-/// up from its peers with its votes intact. It must agree with the others,
-/// every 202 committed exactly once.
+/// Torn writes. Node 3 is SIGKILLed under load, then its files are left as
+/// a power cut in the middle of a write could leave them:
+///
+/// 1. The last commit record is torn: redb commits in two phases and writes
+///    the next record into the header's secondary slot; here that slot is
+///    garbage in both files (a crash while it was written). The node must
+///    start by itself on the last complete commit, catch up and agree.
+///    (What a torn record protected was never acted on: a vote leaves only
+///    after its commit returned.) A damaged *committed* record is refused,
+///    see `storage::tests::torn_last_commit_record_is_recovered_damaged_one_refused`.
+/// 2. The file ends in a partial page of garbage, which redb refuses: the
+///    node must refuse to start with an error naming the file and what to
+///    do, never start on it. Then the operator's way out, as the error tells
+///    it: `votes.redb` is restored from a backup; `ordo.redb` is moved
+///    aside, and the node catches up from its peers with its votes intact.
+///
+/// At the end all nodes agree, every 202 committed exactly once.
 #[test]
-fn n4_torn_tail_of_database_files_is_refused_and_the_operator_path_recovers() {
+fn n4_torn_writes_are_recovered_or_refused_with_the_operator_path() {
     use std::io::Write;
     let mut cluster = Cluster::start(4);
     let stop = Arc::new(AtomicBool::new(false));
@@ -675,6 +684,29 @@ fn n4_torn_tail_of_database_files_is_refused_and_the_operator_path_recovers() {
         );
     };
 
+    // 1. Torn last commit records: the node starts on the last complete one.
+    for file in ["ordo.redb", "votes.redb"] {
+        ordo_node::storage::testing::tear_commit_slot(
+            &dir.join(file),
+            ordo_node::storage::testing::Slot::Secondary,
+        )
+        .unwrap();
+    }
+    let before = cluster.log(3).len();
+    cluster.start_node(3);
+    cluster.wait_healthy(3, Duration::from_secs(30));
+    let peers = cluster.delivered(0);
+    cluster.wait_delivered(3, peers, Duration::from_secs(60));
+    let log = cluster.log(3);
+    assert!(
+        !log[before.min(log.len())..].contains("cannot open"),
+        "node 3 did not recover the torn commit records:\n{}",
+        support::tail(&log, 20)
+    );
+    eprintln!("torn commit records: node 3 recovered by itself and caught up to {peers}");
+    cluster.kill(3);
+
+    // 2. Torn tails: refused, then the operator's way out.
     let backup = std::fs::read(dir.join("votes.redb")).unwrap();
     tear("votes.redb");
     refused(&mut cluster, "votes.redb", "restore it from a backup");
