@@ -1,15 +1,46 @@
 //! Client transactions: an opaque payload tagged with a rollup namespace.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 use ordo_types::Digest;
 use serde::{Deserialize, Serialize};
 
 /// One client transaction. Ordo never looks inside `payload`; the
 /// `namespace` names the rollup it belongs to.
+///
+/// The digest is computed once and kept (every node needs it at intake,
+/// in the batch digest, for storage and for the output's dedupe): change
+/// neither field after [`Transaction::digest`] was called.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Transaction {
     pub namespace: u64,
     pub payload: Bytes,
+    #[serde(skip)]
+    digest: DigestCell,
+}
+
+/// A lazily computed digest that takes no part in equality, hashing or the
+/// wire format.
+#[derive(Clone, Default)]
+struct DigestCell(OnceLock<Digest>);
+
+impl PartialEq for DigestCell {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DigestCell {}
+
+impl std::hash::Hash for DigestCell {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+impl std::fmt::Debug for DigestCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 impl Transaction {
@@ -17,16 +48,20 @@ impl Transaction {
         Transaction {
             namespace,
             payload: payload.into(),
+            digest: DigestCell::default(),
         }
     }
 
     /// Names the transaction: blake3 over the namespace and payload, in the
     /// `ordo-tx` domain. Two submissions with equal digests are one.
+    /// Computed on the first call, then kept.
     pub fn digest(&self) -> Digest {
-        Digest::hasher("ordo-tx")
-            .update_u64(self.namespace)
-            .update(&self.payload)
-            .finalize()
+        *self.digest.0.get_or_init(|| {
+            Digest::hasher("ordo-tx")
+                .update_u64(self.namespace)
+                .update(&self.payload)
+                .finalize()
+        })
     }
 
     /// The size charged against every byte limit: the payload length.
@@ -38,6 +73,22 @@ impl Transaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_digest_is_invisible_to_equality_and_the_wire() {
+        let a = Transaction::new(7, &b"payload"[..]);
+        let fresh = Transaction::new(7, &b"payload"[..]);
+        let d = a.digest();
+        assert_eq!(a, fresh, "a computed digest does not change equality");
+        assert_eq!(
+            ordo_types::codec::encode(&a).unwrap(),
+            ordo_types::codec::encode(&fresh).unwrap()
+        );
+        let back: Transaction =
+            ordo_types::codec::decode(&ordo_types::codec::encode(&a).unwrap()).unwrap();
+        assert_eq!(back.digest(), d);
+        assert_eq!(fresh.digest(), d);
+    }
 
     #[test]
     fn digest_binds_namespace_and_payload() {

@@ -105,10 +105,7 @@ async fn submit(
         let payload = BASE64
             .decode(parsed.payload.as_bytes())
             .map_err(|e| bad_request(format!("payload is not base64: {e}")))?;
-        Transaction {
-            namespace: parsed.namespace,
-            payload: payload.into(),
-        }
+        Transaction::new(parsed.namespace, payload)
     } else {
         let namespace = match query.namespace {
             Some(n) => n,
@@ -120,10 +117,7 @@ async fn submit(
                     bad_request("missing namespace: use ?namespace=N or x-ordo-namespace")
                 })?,
         };
-        Transaction {
-            namespace,
-            payload: body,
-        }
+        Transaction::new(namespace, body)
     };
     if tx.payload.is_empty() {
         return Err(bad_request("empty transaction"));
@@ -197,7 +191,7 @@ async fn submit_chunk(
     let (mut accepted, mut duplicates) = (0usize, 0usize);
     let mut first_refused = None;
     for (i, payload) in txs.into_iter().enumerate() {
-        match state.intake.submit(Transaction { namespace, payload }) {
+        match state.intake.submit(Transaction::new(namespace, payload)) {
             Ok(Admission::Accepted(_)) => accepted += 1,
             Ok(Admission::Duplicate(_)) => duplicates += 1,
             Err(_) => {

@@ -156,10 +156,7 @@ mod tests {
             seq: 0,
             txs: payloads
                 .iter()
-                .map(|p| Transaction {
-                    namespace: 1,
-                    payload: Bytes::copy_from_slice(p),
-                })
+                .map(|p| Transaction::new(1, Bytes::copy_from_slice(p)))
                 .collect(),
         }
     }

@@ -573,10 +573,7 @@ mod tests {
             let batch = Batch {
                 author: 0,
                 seq: i as u64,
-                txs: vec![Transaction {
-                    namespace: 1,
-                    payload: vec![i as u8].into(),
-                }],
+                txs: vec![Transaction::new(1, vec![i as u8])],
             };
             let cert = BatchCert::new(&batch.header(), vec![]);
             b.block.payload.items = vec![encode(&cert).unwrap()];

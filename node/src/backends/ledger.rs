@@ -101,10 +101,7 @@ mod tests {
             seq: block.height(),
             txs: txs
                 .into_iter()
-                .map(|(namespace, payload)| Transaction {
-                    namespace,
-                    payload: Bytes::from(payload),
-                })
+                .map(|(namespace, payload)| Transaction::new(namespace, Bytes::from(payload)))
                 .collect(),
         }];
         block
