@@ -46,6 +46,62 @@ fn payloads(acks: &[Ack]) -> HashSet<String> {
     acks.iter().map(|a| a.payload.clone()).collect()
 }
 
+/// Steady load on nodes 0, 1 and 2 (node 3 is the one the test breaks):
+/// the stop flag, the acknowledgements and the loader thread.
+fn load_012(
+    cluster: &Cluster,
+    tag: &'static str,
+) -> (
+    Arc<AtomicBool>,
+    Arc<Mutex<Vec<Ack>>>,
+    std::thread::JoinHandle<u64>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let loader = checks::load(
+        cluster.apis.clone(),
+        Arc::new(Mutex::new(vec![0, 1, 2])),
+        tag,
+        Duration::from_millis(3),
+        stop.clone(),
+        acked.clone(),
+    );
+    (stop, acked, loader)
+}
+
+/// Starts node 3 again, stops the load, waits until node 3 caught up and
+/// every acknowledged transaction is committed once everywhere; returns
+/// the common height.
+fn rejoin_3_and_check(
+    cluster: &mut Cluster,
+    stop: &AtomicBool,
+    acked: &Mutex<Vec<Ack>>,
+    loader: std::thread::JoinHandle<u64>,
+) -> u64 {
+    cluster.start_node(3);
+    cluster.wait_healthy(3, Duration::from_secs(30));
+    stop.store(true, Ordering::Relaxed);
+    loader.join().unwrap();
+    let target = cluster.delivered(0);
+    cluster.wait_delivered(3, target, Duration::from_secs(90));
+    let must = payloads(&acked.lock().unwrap());
+    all_committed_once(cluster, &must)
+}
+
+/// Waits until every node committed all of `must`, then checks that the
+/// four sequences agree without gap and nothing is committed twice;
+/// returns the common height.
+fn all_committed_once(cluster: &Cluster, must: &HashSet<String>) -> u64 {
+    for n in 0..4 {
+        checks::wait_committed(cluster, n, must, Duration::from_secs(90));
+    }
+    let (height, counts) = checks::agree_no_gap(cluster, &[0, 1, 2, 3]);
+    for (payload, count) in &counts {
+        assert_eq!(*count, 1, "{payload} committed {count} times");
+    }
+    height
+}
+
 /// Crash storm: steady load on 4 nodes; each cycle one random node (never
 /// more than f = 1 at once) is taken out of the load rotation, SIGKILLed
 /// 300 ms later (a second loader keeps submitting to it until the kill),
@@ -285,13 +341,7 @@ fn n4_relay_partitions_minority_leader_and_split_heal_without_fork() {
     loader.join().unwrap();
     let acked = acked.lock().unwrap().clone();
     let must = payloads(&acked);
-    for n in 0..4 {
-        checks::wait_committed(&cluster, n, &must, Duration::from_secs(90));
-    }
-    let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
-    for (payload, count) in &counts {
-        assert_eq!(*count, 1, "{payload} committed {count} times");
-    }
+    let height = all_committed_once(&cluster, &must);
     eprintln!(
         "partitions: {} acknowledged, all committed once; height {height}; relay forwarded {}, dropped by partition {}",
         must.len(),
@@ -448,16 +498,7 @@ fn disk_fault(fault: DiskFault) {
         eprintln!("SKIPPED: mount -t tmpfs failed");
         return;
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let loader = checks::load(
-        cluster.apis.clone(),
-        Arc::new(Mutex::new(vec![0, 1, 2])),
-        "disk",
-        Duration::from_millis(3),
-        stop.clone(),
-        acked.clone(),
-    );
+    let (stop, acked, loader) = load_012(&cluster, "disk");
     cluster.wait_delivered(3, 5, Duration::from_secs(30));
     if fault.while_running {
         broken_while_running(&mut cluster, &fault);
@@ -502,20 +543,7 @@ fn disk_fault(fault: DiskFault) {
     }
     // Mend the disk, restart the node on the same data.
     (fault.mend)(&cluster.data_dir(3));
-    cluster.start_node(3);
-    cluster.wait_healthy(3, Duration::from_secs(30));
-    stop.store(true, Ordering::Relaxed);
-    loader.join().unwrap();
-    let target = cluster.delivered(0);
-    cluster.wait_delivered(3, target, Duration::from_secs(90));
-    let must = payloads(&acked.lock().unwrap());
-    for n in 0..4 {
-        checks::wait_committed(&cluster, n, &must, Duration::from_secs(90));
-    }
-    let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
-    for (payload, count) in &counts {
-        assert_eq!(*count, 1, "{payload} committed {count} times");
-    }
+    let height = rejoin_3_and_check(&mut cluster, &stop, &acked, loader);
     eprintln!("{name}: node 3 recovered, all agree up to {height}");
     cluster.kill(3);
 }
@@ -634,16 +662,7 @@ fn remount(dir: &Path, mode: &str) {
 fn n4_torn_writes_are_recovered_or_refused_with_the_operator_path() {
     use std::io::Write;
     let mut cluster = Cluster::start(4);
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let loader = checks::load(
-        cluster.apis.clone(),
-        Arc::new(Mutex::new(vec![0, 1, 2])),
-        "torn",
-        Duration::from_millis(3),
-        stop.clone(),
-        acked.clone(),
-    );
+    let (stop, acked, loader) = load_012(&cluster, "torn");
     cluster.wait_delivered(3, 10, Duration::from_secs(30));
     cluster.kill(3);
     let dir = cluster.data_dir(3);
@@ -716,20 +735,7 @@ fn n4_torn_writes_are_recovered_or_refused_with_the_operator_path() {
     refused(&mut cluster, "ordo.redb", "move it aside");
     std::fs::rename(dir.join("ordo.redb"), dir.join("ordo.redb.torn")).unwrap();
 
-    cluster.start_node(3);
-    cluster.wait_healthy(3, Duration::from_secs(30));
-    stop.store(true, Ordering::Relaxed);
-    loader.join().unwrap();
-    let target = cluster.delivered(0);
-    cluster.wait_delivered(3, target, Duration::from_secs(90));
-    let must = payloads(&acked.lock().unwrap());
-    for n in 0..4 {
-        checks::wait_committed(&cluster, n, &must, Duration::from_secs(90));
-    }
-    let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
-    for (payload, count) in &counts {
-        assert_eq!(*count, 1, "{payload} committed {count} times");
-    }
+    let height = rejoin_3_and_check(&mut cluster, &stop, &acked, loader);
     eprintln!("torn tail: node 3 recovered from its peers, all agree up to {height}");
 }
 
@@ -789,13 +795,7 @@ fn n4_netns_link_partitions_minority_and_leader_heal_without_fork() {
     stop.store(true, Ordering::Relaxed);
     loader.join().unwrap();
     let must = payloads(&acked.lock().unwrap());
-    for n in 0..4 {
-        checks::wait_committed(&cluster, n, &must, Duration::from_secs(90));
-    }
-    let (height, counts) = checks::agree_no_gap(&cluster, &[0, 1, 2, 3]);
-    for (payload, count) in &counts {
-        assert_eq!(*count, 1, "{payload} committed {count} times");
-    }
+    let height = all_committed_once(&cluster, &must);
     eprintln!(
         "netns partitions: {} acknowledged, all committed once; all agree up to {height}",
         must.len()

@@ -207,19 +207,7 @@ impl Mempool {
             {
                 continue;
             }
-            let header = batch.header_with(digest);
-            self.store.insert(digest, batch);
-            self.own.insert(
-                digest,
-                OwnBatch {
-                    header,
-                    signatures: BTreeMap::new(),
-                    retransmits: 0,
-                },
-            );
-            let ack = BatchAck::sign(&header, self.me, &self.keypair);
-            self.add_ack(now_ms, ack, &mut actions);
-            if self.own.contains_key(&digest) {
+            if self.track_own(now_ms, digest, batch, &mut actions) {
                 self.retransmit(now_ms, digest, &mut actions);
             }
         }
@@ -295,12 +283,17 @@ impl Mempool {
         }
     }
 
-    /// Own batch: store, send to all, and count our own ack.
-    fn disseminate(&mut self, now_ms: u64, batch: Batch, actions: &mut Vec<Action>) {
-        let digest = batch.digest();
+    /// Holds an own batch until it is certified and counts this node's own
+    /// ack; true while it still waits for acks (false: certified at once,
+    /// as in a committee of one).
+    fn track_own(
+        &mut self,
+        now_ms: u64,
+        digest: Digest,
+        batch: Batch,
+        actions: &mut Vec<Action>,
+    ) -> bool {
         let header = batch.header_with(digest);
-        actions.push(Action::Persist(batch.clone()));
-        actions.push(Action::Broadcast(Message::Batch(batch.clone())));
         self.store.insert(digest, batch);
         self.own.insert(
             digest,
@@ -312,7 +305,15 @@ impl Mempool {
         );
         let ack = BatchAck::sign(&header, self.me, &self.keypair);
         self.add_ack(now_ms, ack, actions);
-        if self.own.contains_key(&digest) {
+        self.own.contains_key(&digest)
+    }
+
+    /// Own batch: store, send to all, and count our own ack.
+    fn disseminate(&mut self, now_ms: u64, batch: Batch, actions: &mut Vec<Action>) {
+        let digest = batch.digest();
+        actions.push(Action::Persist(batch.clone()));
+        actions.push(Action::Broadcast(Message::Batch(batch.clone())));
+        if self.track_own(now_ms, digest, batch, actions) {
             actions.push(Action::ScheduleTimer {
                 timer: Timer::Retransmit(digest),
                 at_ms: now_ms + self.config.retransmit_ms,

@@ -184,6 +184,51 @@ impl Host {
     }
 
     /// Folds the current core's counters into the host's (before a crash).
+    /// Stores a commit as the node's storage would: the block by digest and
+    /// height, as the new root; persisted blocks at or below it go.
+    fn record_commit(&mut self, block: CommittedBlock) {
+        let root_view = block.block.view();
+        self.persisted_blocks.retain(|b| b.view() > root_view);
+        self.stored_commits
+            .insert(block.block.digest(), block.block.clone());
+        self.chain.push(block.clone());
+        self.last_committed = Some(Box::new(block));
+    }
+
+    /// What the host's storage holds for a restarted core: the persisted
+    /// safety data, the last committed block (the QC of its certificate as
+    /// the high QC) with the committed blocks below it, and the blocks
+    /// persisted before voting above it.
+    fn recovery(&self, committee: &Committee) -> Recovery {
+        let safety = self.persisted.clone().unwrap_or_default();
+        let root_view = self.last_committed.as_ref().map_or(0, |c| c.block.view());
+        let blocks: Vec<Block> = self
+            .persisted_blocks
+            .iter()
+            .filter(|b| b.view() > root_view)
+            .cloned()
+            .collect();
+        match &self.last_committed {
+            Some(last) => Recovery {
+                safety,
+                root: last.block.clone(),
+                high_qc: last.cert.qc.clone(),
+                high_tc: None,
+                blocks,
+                ancestors: Vec::new(),
+            }
+            .with_ancestors(
+                self.chain.iter().rev().skip(1).map(|c| c.block.clone()),
+                committee,
+            ),
+            None => Recovery {
+                safety,
+                blocks,
+                ..Recovery::genesis(committee)
+            },
+        }
+    }
+
     fn fold_counters(&mut self) {
         if let Some(core) = &self.core {
             let s = core.stats();
@@ -574,13 +619,7 @@ impl<'a> Sim<'a> {
                         let node = h.node;
                         self.checker.on_commit(node, &block, self.now_us);
                     }
-                    let h = &mut self.hosts[host];
-                    let root_view = block.block.view();
-                    h.persisted_blocks.retain(|b| b.view() > root_view);
-                    h.stored_commits
-                        .insert(block.block.digest(), block.block.clone());
-                    h.chain.push((*block).clone());
-                    h.last_committed = Some(block);
+                    self.hosts[host].record_commit(*block);
                 }
                 Action::Misbehaviour { peer, .. } => {
                     self.net.misbehaviour_reports += 1;
@@ -727,33 +766,7 @@ impl<'a> Sim<'a> {
         if torn {
             h.persisted = h.prev_persisted.take();
         }
-        let safety = h.persisted.clone().unwrap_or_default();
-        let root_view = h.last_committed.as_ref().map_or(0, |c| c.block.view());
-        let blocks: Vec<Block> = h
-            .persisted_blocks
-            .iter()
-            .filter(|b| b.view() > root_view)
-            .cloned()
-            .collect();
-        let recovery = match &h.last_committed {
-            Some(last) => Recovery {
-                safety,
-                root: last.block.clone(),
-                high_qc: last.cert.qc.clone(),
-                high_tc: None,
-                blocks,
-                ancestors: Vec::new(),
-            }
-            .with_ancestors(
-                h.chain.iter().rev().skip(1).map(|c| c.block.clone()),
-                &self.committee,
-            ),
-            None => Recovery {
-                safety,
-                blocks,
-                ..Recovery::genesis(&self.committee)
-            },
-        };
+        let recovery = h.recovery(&self.committee);
         self.start_core(host, recovery);
     }
 
@@ -855,39 +868,13 @@ impl<'a> Sim<'a> {
         drop(synced);
         for block in fresh {
             self.checker.on_commit(node, &block, self.now_us);
-            let h = &mut self.hosts[host];
-            let root_view = block.block.view();
-            h.persisted_blocks.retain(|b| b.view() > root_view);
-            h.stored_commits
-                .insert(block.block.digest(), block.block.clone());
-            h.chain.push(block.clone());
-            h.last_committed = Some(Box::new(block));
+            self.hosts[host].record_commit(block);
         }
         let h = &mut self.hosts[host];
         h.fold_counters();
         h.core = None;
         h.epoch += 1;
-        let Some(last) = &h.last_committed else {
-            return;
-        };
-        let root_view = last.block.view();
-        let recovery = Recovery {
-            safety: h.persisted.clone().unwrap_or_default(),
-            root: last.block.clone(),
-            high_qc: last.cert.qc.clone(),
-            high_tc: None,
-            blocks: h
-                .persisted_blocks
-                .iter()
-                .filter(|b| b.view() > root_view)
-                .cloned()
-                .collect(),
-            ancestors: Vec::new(),
-        }
-        .with_ancestors(
-            h.chain.iter().rev().skip(1).map(|c| c.block.clone()),
-            &self.committee,
-        );
+        let recovery = h.recovery(&self.committee);
         self.start_core(host, recovery);
         if !waiting.is_empty() {
             self.handle(host, Event::PayloadAvailable(waiting));

@@ -82,6 +82,27 @@ pub fn json(addr: SocketAddr, path: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&body).ok()
 }
 
+/// A fresh folder with `ordo testnet`'s keys, configs and committee file
+/// for `n` nodes (ports from the OS).
+fn testnet(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new(ordo())
+        .args([
+            "testnet",
+            "--nodes",
+            &n.to_string(),
+            "--base-port",
+            "0",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "ordo testnet failed");
+    dir
+}
+
 /// A cluster of `ordo run` processes made by `ordo testnet`.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
@@ -109,21 +130,7 @@ impl Cluster {
         edit: impl Fn(&mut String),
         prepare: impl FnOnce(&Path),
     ) -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new(ordo())
-            .args([
-                "testnet",
-                "--nodes",
-                &n.to_string(),
-                "--base-port",
-                "0",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "ordo testnet failed");
+        let dir = testnet(n);
         let text = std::fs::read_to_string(dir.path().join("committee.toml")).unwrap();
         let committee: toml::Value = toml::from_str(&text).unwrap();
         let apis = committee["members"]
@@ -399,21 +406,7 @@ pub fn start_with_relay(
 /// [`netns::Netns`]), listening on its namespace address with fixed ports
 /// (every namespace has its own port space).
 pub fn start_in_netns(n: usize, netns: &netns::Netns) -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let status = Command::new(ordo())
-        .args([
-            "testnet",
-            "--nodes",
-            &n.to_string(),
-            "--base-port",
-            "0",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "ordo testnet failed");
+    let dir = testnet(n);
     let path = dir.path().join("committee.toml");
     let mut text = std::fs::read_to_string(&path).unwrap();
     let committee: toml::Value = toml::from_str(&text).unwrap();
