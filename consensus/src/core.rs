@@ -569,7 +569,7 @@ impl Core {
             Some(high) => self.chain_from(high),
             None => Vec::new(),
         };
-        self.leaders.leader_after_tc(view, &chain)
+        self.leaders.leader_after_tc(view, tc, &chain)
     }
 
     /// `block` and as many of its ancestors as the election looks at and

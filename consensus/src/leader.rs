@@ -9,7 +9,7 @@
 use ordo_types::NodeIndex;
 
 use crate::config::Config;
-use crate::messages::{Block, View};
+use crate::messages::{Block, TimeoutCert, View};
 
 /// A deterministic map from view to leader; every honest node must compute
 /// the same answer from the same inputs.
@@ -33,12 +33,12 @@ pub trait LeaderElection: Send {
         chain.first().map(|b| self.leader(b.view() + 1))
     }
 
-    /// The leader of `view` entered through a TC for `view - 1`, whose high
-    /// QC certifies `high[0]` (with its ancestors after it, as for
-    /// [`LeaderElection::leader_after`]). `None` if it needs blocks not
-    /// given.
-    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
-        let _ = high;
+    /// The leader of `view` entered through `tc` (for `view - 1`), whose
+    /// high QC certifies `high[0]` (with its ancestors after it, as for
+    /// [`LeaderElection::leader_after`]; empty if this node lacks it).
+    /// `None` if it needs blocks not given.
+    fn leader_after_tc(&self, view: View, tc: &TimeoutCert, high: &[&Block]) -> Option<NodeIndex> {
+        let _ = (tc, high);
         Some(self.leader(view))
     }
 }
@@ -160,7 +160,7 @@ impl LeaderElection for StableLeaders {
         Some(author)
     }
 
-    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
+    fn leader_after_tc(&self, view: View, _tc: &TimeoutCert, high: &[&Block]) -> Option<NodeIndex> {
         let h = high.first()?;
         let first_failed = self.leader_after(high)?;
         let failed_views = view.checked_sub(1 + h.view())?;
@@ -168,30 +168,32 @@ impl LeaderElection for StableLeaders {
     }
 }
 
-/// Blocks whose QCs and authors make up the active set of [`Reputation`].
-const REPUTATION_WINDOW: usize = 3;
-
 /// Round-robin over the members that are active in the chain: the leader
 /// after a certified block `B` is the first member, in round-robin order
-/// from `B.view() + 1`, that signed the QC carried by `B` or by one of its
-/// two ancestors, or authored one of the three. After a TC for `v - 1`
-/// whose high QC certifies `H`: the views after `H` failed one after the
-/// other, each handing over to the next active member, so the leader of
-/// `v` is the `(v - 1 - H.view)`-th active member after the leader after
-/// `H`.
+/// from `B.view() + 1`, that signed the newest certificate `B` carries (the
+/// TC it follows, else its parent's QC) or authored `B`. After a TC for
+/// `v - 1` whose high QC certifies `H`: the views after `H` failed one
+/// after the other, each handing over to the next member active in `H`, so
+/// the leader of `v` is the `(v - 1 - H.view)`-th active member in
+/// round-robin order from `H.view + 1`.
 ///
-/// - A crashed or cut-off member signs no QC, so it is skipped within
-///   three views: one node down costs (almost) no view at all, where plain
-///   round-robin loses two views (its own, and the one whose votes go to
-///   it) per rotation, each after a timeout.
-/// - The input is `B` (or `H`) and its ancestors, which every voter holds:
-///   all honest nodes agree on where the votes for `B` go and who proposes
-///   next. A node that lacks the ancestors gets `None`.
-/// - When every member is live it is round-robin, except that a live
-///   member left out of three QCs in a row (an aggregator takes the first
-///   `2f + 1` votes) loses that turn to the next. Aggregators can steer a
-///   turn away from at most `f` live members by leaving their votes out;
-///   they cannot make a member lead that is not in the window.
+/// (A window of the last three blocks' QCs was tried first: a crashed
+/// member then stayed "active" until three more blocks were certified, and
+/// each of its turns before that cost a timeout; a real cluster stalled for
+/// seconds.)
+///
+/// - A crashed or cut-off member signs no QC and no timeout, so it is
+///   skipped as soon as one certificate formed without it: one node down
+///   costs a view or two, where
+///   plain round-robin loses two views (its own, and the one whose votes go
+///   to it) per rotation, each after a timeout.
+/// - The input is `B` or the TC, which every voter holds: all honest nodes
+///   agree on where the votes for `B` go and who proposes next.
+/// - When every member is live it is round-robin, except that the live
+///   members left out of the QC (an aggregator takes the first `2f + 1`
+///   votes) lose that turn to the next. An aggregator can steer a turn away
+///   from at most `f` live members by leaving their votes out; it cannot
+///   make a member lead that is not in its QC.
 /// - A Byzantine leader that censors still signs QCs and keeps its turns;
 ///   the inclusion rule, not the election, deals with it.
 #[derive(Clone, Debug)]
@@ -206,30 +208,24 @@ impl Reputation {
         }
     }
 
-    /// Members active in the window of `chain`, or `None` if the window is
-    /// short of genesis; all of them near genesis (no record yet).
-    fn active(&self, chain: &[&Block]) -> Option<Vec<bool>> {
-        let window = &chain[..chain.len().min(REPUTATION_WINDOW)];
-        let reaches_genesis = window.last().is_some_and(|b| b.view() == 0);
-        if window.is_empty() || (window.len() < REPUTATION_WINDOW && !reaches_genesis) {
-            return None;
-        }
-        if window
-            .iter()
-            .any(|b| b.view() == 0 || b.parent_qc.votes.is_empty())
-        {
-            return Some(vec![true; self.size as usize]);
+    /// Members active in `block`: the signers of the newest certificate it
+    /// carries (its TC if it follows one, else its parent's QC) and its
+    /// author; everyone while the chain has no record yet (genesis).
+    fn active(&self, block: &Block) -> Vec<bool> {
+        let signers: Vec<NodeIndex> = match &block.tc {
+            Some(tc) if tc.view + 1 == block.view() => tc.signers.iter().map(|s| s.0).collect(),
+            _ => block.parent_qc.votes.iter().map(|(i, _)| *i).collect(),
+        };
+        if block.view() == 0 || signers.is_empty() {
+            return vec![true; self.size as usize];
         }
         let mut active = vec![false; self.size as usize];
-        for block in window {
-            let signers = block.parent_qc.votes.iter().map(|(i, _)| *i);
-            for member in signers.chain([block.author()]) {
-                if let Some(slot) = active.get_mut(usize::from(member)) {
-                    *slot = true;
-                }
+        for member in signers.into_iter().chain([block.author()]) {
+            if let Some(slot) = active.get_mut(usize::from(member)) {
+                *slot = true;
             }
         }
-        Some(active)
+        active
     }
 
     /// The `skip`-th active member at or after `from`, in round-robin order.
@@ -250,21 +246,26 @@ impl LeaderElection for Reputation {
         (view % self.size) as NodeIndex
     }
 
-    fn history(&self) -> usize {
-        REPUTATION_WINDOW
-    }
-
     fn leader_after(&self, chain: &[&Block]) -> Option<NodeIndex> {
-        let next = chain.first()?.view() + 1;
-        let active = self.active(chain)?;
-        self.nth_active(&active, next, 0)
+        let block = chain.first()?;
+        self.nth_active(&self.active(block), block.view() + 1, 0)
     }
 
-    fn leader_after_tc(&self, view: View, high: &[&Block]) -> Option<NodeIndex> {
+    /// Judged from the block `H` of the TC's high QC (not from the TC's
+    /// signers: every node forms its own TC from the first `2f + 1`
+    /// timeouts it gets, so signer sets differ between nodes, while `H` is
+    /// the same for all that hold it): the members active in `H`, counted
+    /// from the view after it, one step per failed view. The block that
+    /// follows the TC then takes its active set from the TC it carries,
+    /// which leaves out a member that signed no timeout.
+    fn leader_after_tc(&self, view: View, tc: &TimeoutCert, high: &[&Block]) -> Option<NodeIndex> {
         let h = high.first()?;
-        let active = self.active(high)?;
-        let failed_views = view.checked_sub(1 + h.view())?;
-        self.nth_active(&active, h.view() + 1, failed_views)
+        if h.digest() != tc.high_qc.block {
+            return None;
+        }
+        let from = h.view() + 1;
+        let failed_views = view.checked_sub(from)?;
+        self.nth_active(&self.active(h), from, failed_views)
     }
 }
 
@@ -284,12 +285,27 @@ mod tests {
         blocks.iter().collect()
     }
 
+    /// A TC for `view` whose high QC is for view `high`, signed by `signers`.
+    fn tc(view: View, high: View, signers: &[NodeIndex]) -> TimeoutCert {
+        let f = crate::testing::Fixture::new(4);
+        let mut high_qc = f.genesis_qc();
+        high_qc.view = high;
+        TimeoutCert {
+            view,
+            high_qc,
+            signers: signers
+                .iter()
+                .map(|i| (*i, high, ordo_types::Signature([0; 64])))
+                .collect(),
+        }
+    }
+
     #[test]
     fn round_robin_ignores_the_chain() {
         let rr = RoundRobin::new(4);
         let b = linked(6, 2, 5);
         assert_eq!(rr.leader_after(&[&b]), Some(3));
-        assert_eq!(rr.leader_after_tc(9, &[]), Some(1));
+        assert_eq!(rr.leader_after_tc(9, &tc(8, 7, &[0, 1, 2]), &[]), Some(1));
     }
 
     #[test]
@@ -335,9 +351,10 @@ mod tests {
         // 1 leads after H (view 10, its second view); view 11 fails: TC(11).
         let high = [linked(10, 1, 9), linked(9, 1, 8), linked(8, 0, 7)];
         assert_eq!(s.leader_after(&refs(&high)), Some(1));
-        assert_eq!(s.leader_after_tc(12, &refs(&high)), Some(2));
+        let any_tc = tc(11, 10, &[0, 1, 2]);
+        assert_eq!(s.leader_after_tc(12, &any_tc, &refs(&high)), Some(2));
         // Views 11 and 12 fail (1, then 2): 3 leads view 13.
-        assert_eq!(s.leader_after_tc(13, &refs(&high)), Some(3));
+        assert_eq!(s.leader_after_tc(13, &any_tc, &refs(&high)), Some(3));
         // Whatever the views and members, the leader after a TC for t is
         // not the leader of t.
         for n in [4usize, 7] {
@@ -348,14 +365,14 @@ mod tests {
                     if v == 11 {
                         s.leader_after(&refs(&high)).unwrap()
                     } else {
-                        s.leader_after_tc(v, &refs(&high)).unwrap()
+                        s.leader_after_tc(v, &any_tc, &refs(&high)).unwrap()
                     }
                 };
                 assert_ne!(leader_of(view), leader_of(view + 1), "n {n}, view {view}");
             }
         }
         // Without H: no answer.
-        assert_eq!(s.leader_after_tc(12, &[]), None);
+        assert_eq!(s.leader_after_tc(12, &any_tc, &[]), None);
     }
 
     #[test]
@@ -370,17 +387,30 @@ mod tests {
     #[test]
     fn reputation_after_a_tc_moves_past_the_failed_leaders() {
         let r = Reputation::new(4);
-        // Member 3 absent: after H (view 6) the leaders are 0, 1, 2, 0, ...
-        let high = [
-            block(6, 2, &[0, 1, 2]),
-            block(5, 1, &[0, 1, 2]),
-            block(4, 0, &[0, 1, 2]),
-        ];
-        assert_eq!(r.leader_after(&refs(&high)), Some(0));
-        assert_eq!(r.leader_after_tc(8, &refs(&high)), Some(1));
-        assert_eq!(r.leader_after_tc(9, &refs(&high)), Some(2));
-        assert_eq!(r.leader_after_tc(10, &refs(&high)), Some(0));
-        assert_eq!(r.leader_after_tc(8, &refs(&high[..1])), None);
+        // H in view 6 certified without 3: from view 7 the leaders are 0,
+        // 1, 2, 0, ... one per failed view.
+        let h = block(6, 2, &[0, 1, 2]);
+        let high_tc = |view| {
+            let mut t = tc(view, 6, &[0, 1, 2]);
+            t.high_qc.block = h.digest();
+            t
+        };
+        assert_eq!(r.leader_after_tc(8, &high_tc(7), &[&h]), Some(1));
+        assert_eq!(r.leader_after_tc(9, &high_tc(8), &[&h]), Some(2));
+        assert_eq!(r.leader_after_tc(10, &high_tc(9), &[&h]), Some(0));
+        // Without H, or with a block the TC does not name: no answer.
+        assert_eq!(r.leader_after_tc(8, &high_tc(7), &[]), None);
+        assert_eq!(r.leader_after_tc(8, &tc(7, 6, &[0, 1, 2]), &[&h]), None);
+        // A block following a TC takes its active set from the TC.
+        let f = crate::testing::Fixture::new(4);
+        let mut b = f.block(10, 2, &f.genesis(), &f.genesis_qc(), None, Vec::new());
+        b.tc = Some(tc(9, 6, &[0, 1, 2]));
+        b.parent_qc.votes = vec![(3, ordo_types::Signature([0; 64]))];
+        assert_eq!(
+            r.leader_after(&[&b]),
+            Some(0),
+            "view 11 is 3's, in the stale QC only"
+        );
     }
 
     fn block(view: View, author: NodeIndex, signers: &[NodeIndex]) -> Block {
@@ -401,42 +431,28 @@ mod tests {
     }
 
     #[test]
-    fn reputation_skips_members_missing_from_the_window() {
+    fn reputation_skips_members_missing_from_the_latest_qc() {
         let r = Reputation::new(4);
         let after = |blocks: &[Block]| r.leader_after(&blocks.iter().collect::<Vec<_>>());
         // Everyone active: round-robin.
         for v in 3..20 {
-            let chain: Vec<Block> = (0..3)
-                .map(|k| block(v - k, ((v - k) % 4) as NodeIndex, &[0, 1, 2, 3]))
-                .collect();
-            assert_eq!(after(&chain), Some(((v + 1) % 4) as NodeIndex));
+            let b = block(v, (v % 4) as NodeIndex, &[0, 1, 2, 3]);
+            assert_eq!(after(&[b]), Some(((v + 1) % 4) as NodeIndex));
         }
         // Member 3 crashed: it signs nothing and authors nothing.
-        let chain = [
-            block(6, 2, &[0, 1, 2]),
-            block(5, 1, &[0, 1, 2]),
-            block(4, 0, &[0, 1, 2]),
-        ];
-        assert_eq!(after(&chain), Some(0), "view 7 would be 3's: skipped");
-        // In one QC of the window, or an author in it: active.
-        let chain = [
-            block(6, 2, &[0, 1, 2]),
-            block(5, 1, &[0, 1, 3]),
-            block(4, 0, &[0, 1, 2]),
-        ];
-        assert_eq!(after(&chain), Some(3));
-        let chain = [
-            block(6, 2, &[0, 1, 2]),
-            block(5, 1, &[0, 1, 2]),
-            block(4, 3, &[0, 1, 2]),
-        ];
-        assert_eq!(after(&chain), Some(3));
-        // Too short a window that does not reach genesis: no answer.
-        assert_eq!(after(&chain[..2]), None);
-        // A window reaching back to genesis: no record yet, round-robin.
+        assert_eq!(
+            after(&[block(6, 2, &[0, 1, 2])]),
+            Some(0),
+            "view 7 would be 3's"
+        );
+        // In the QC, or the author: active.
+        assert_eq!(after(&[block(6, 2, &[0, 1, 3])]), Some(3));
+        assert_eq!(after(&[block(6, 3, &[0, 1, 2])]), Some(3));
+        // No block: no answer.
+        assert_eq!(after(&[]), None);
+        // A block carrying the genesis QC: no record yet, round-robin.
         let genesis = crate::testing::Fixture::new(4).genesis();
-        let first = block(1, 1, &[]);
-        assert_eq!(after(&[first.clone(), genesis.clone()]), Some(2));
-        assert_eq!(after(&[block(2, 2, &[0, 1]), first, genesis]), Some(3));
+        assert_eq!(after(&[block(1, 1, &[]), genesis]), Some(2));
+        assert_eq!(after(&[block(2, 2, &[0, 1])]), Some(0));
     }
 }

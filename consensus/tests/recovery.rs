@@ -55,6 +55,14 @@ fn chain() -> Chain {
     }
 }
 
+/// The hand-built chain below picks its authors by round-robin.
+fn round_robin() -> Config {
+    Config {
+        leader_reputation: false,
+        ..Config::default()
+    }
+}
+
 /// What node 3's disk holds after voting for B1, B2, B4 and B5: the last
 /// safety data, the persisted blocks, and the last commit (B1, by QC2).
 struct Disk {
@@ -65,7 +73,7 @@ struct Disk {
 }
 
 fn run_node_3(c: &Chain) -> Disk {
-    let mut core = c.f.core(3, Config::default());
+    let mut core = c.f.core(3, round_robin());
     core.start(0);
     let mut safety = None;
     let mut blocks = Vec::new();
@@ -145,7 +153,7 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
     // Before: safety data without the QC object, no blocks.
     let mut old = c.f.core_from(
         3,
-        Config::default(),
+        round_robin(),
         Recovery {
             safety: SafetyData {
                 highest_qc: None,
@@ -169,7 +177,7 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
     blocks.reverse();
     let mut core = c.f.core_from(
         3,
-        Config::default(),
+        round_robin(),
         Recovery {
             safety: disk.safety.clone(),
             root: disk.root.clone(),
@@ -244,7 +252,7 @@ fn restored_blocks_with_a_gap_wait_as_orphans_until_fetched() {
     let blocks: Vec<Block> = vec![c.b5.clone(), c.b4.clone()];
     let mut core = c.f.core_from(
         3,
-        Config::default(),
+        round_robin(),
         Recovery {
             safety: disk.safety.clone(),
             root: disk.root.clone(),

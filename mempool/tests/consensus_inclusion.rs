@@ -18,18 +18,23 @@ fn key(name: &str) -> Digest {
     Digest::of(&item(name))
 }
 
-/// Node 0 of a 4-node committee with the rule on.
+/// Node 0 of a 4-node committee with the rule on (round-robin leaders: the
+/// hand-built blocks pick their authors that way).
 fn replica(f: &Fixture) -> Core {
-    let mut core =
-        f.core(0, Config::default())
-            .with_inclusion_rules(Box::new(MempoolInclusion::new(
-                0,
-                f.keys[0].clone(),
-                f.committee.clone(),
-                100,
-                8,
-                MempoolInclusion::digest_key,
-            )));
+    let config = Config {
+        leader_reputation: false,
+        ..Config::default()
+    };
+    let mut core = f
+        .core(0, config)
+        .with_inclusion_rules(Box::new(MempoolInclusion::new(
+            0,
+            f.keys[0].clone(),
+            f.committee.clone(),
+            100,
+            8,
+            MempoolInclusion::digest_key,
+        )));
     core.start(0);
     core
 }
