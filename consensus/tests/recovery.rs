@@ -72,6 +72,20 @@ struct Disk {
     root_qc: QuorumCert,
 }
 
+impl Disk {
+    /// What node 3 restarts from: its safety data, its root and `blocks`.
+    fn recovery(&self, blocks: Vec<Block>) -> Recovery {
+        Recovery {
+            safety: self.safety.clone(),
+            root: self.root.clone(),
+            high_qc: self.root_qc.clone(),
+            high_tc: None,
+            blocks,
+            ancestors: Vec::new(),
+        }
+    }
+}
+
 fn run_node_3(c: &Chain) -> Disk {
     let mut core = c.f.core(3, round_robin());
     core.start(0);
@@ -175,18 +189,7 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
     // After: the lock's QC and the blocks, handed over in reverse order.
     let mut blocks = disk.blocks.clone();
     blocks.reverse();
-    let mut core = c.f.core_from(
-        3,
-        round_robin(),
-        Recovery {
-            safety: disk.safety.clone(),
-            root: disk.root.clone(),
-            high_qc: disk.root_qc.clone(),
-            high_tc: None,
-            blocks,
-            ancestors: Vec::new(),
-        },
-    );
+    let mut core = c.f.core_from(3, round_robin(), disk.recovery(blocks));
     core.start(0);
     assert_eq!(core.high_qc(), &c.qc4);
     assert_eq!(core.view(), 5);
@@ -250,18 +253,7 @@ fn restored_blocks_with_a_gap_wait_as_orphans_until_fetched() {
     let c = chain();
     let disk = run_node_3(&c);
     let blocks: Vec<Block> = vec![c.b5.clone(), c.b4.clone()];
-    let mut core = c.f.core_from(
-        3,
-        round_robin(),
-        Recovery {
-            safety: disk.safety.clone(),
-            root: disk.root.clone(),
-            high_qc: disk.root_qc.clone(),
-            high_tc: None,
-            blocks,
-            ancestors: Vec::new(),
-        },
-    );
+    let mut core = c.f.core_from(3, round_robin(), disk.recovery(blocks));
     core.start(0);
     assert_eq!(core.view(), 5);
     assert!(core.block(&c.b4.digest()).is_none(), "an orphan until B2");

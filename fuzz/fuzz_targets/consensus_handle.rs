@@ -11,38 +11,16 @@
 //! voting, locking and commit logic.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
 use ordo_consensus::messages::{timeout_message, vote_message};
 use ordo_consensus::testing::Fixture;
 use ordo_consensus::{
     Action, Block, Config, Core, Event, Message, QuorumCert, Timeout, Timer, Vote,
 };
+use ordo_fuzz::{fixture, Input, N};
 use ordo_types::codec::decode;
 
-const N: usize = 4;
 const MAX_BLOCKS: usize = 64;
-
-fn fixture() -> &'static Fixture {
-    static FX: OnceLock<Fixture> = OnceLock::new();
-    FX.get_or_init(|| Fixture::new(N))
-}
-
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(*b)
-    }
-    fn bytes(&mut self, len: usize) -> &'a [u8] {
-        let (a, b) = self.0.split_at(len.min(self.0.len()));
-        self.0 = b;
-        a
-    }
-}
 
 struct Run<'a> {
     fx: &'a Fixture,
@@ -102,7 +80,7 @@ impl Run<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let fx = fixture();
-    let mut input = Input(data);
+    let mut input = Input::new(data);
     let me = u16::from(input.byte().unwrap_or(1)) % N as u16;
     let mut run = Run {
         fx,

@@ -8,45 +8,24 @@
 //! valid signature, so without them the fuzzer would stop at verification.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use ordo_consensus::testing::Fixture;
+use ordo_fuzz::{fixture, Input, N};
 use ordo_mempool::{
     Action, Batch, BatchAck, BatchCert, Config, Event, Mempool, Message, Timer, Transaction,
 };
 use ordo_types::codec::decode;
 
-const N: usize = 4;
 const MAX_BATCHES: usize = 64;
 
-fn fixture() -> &'static Fixture {
-    static FX: OnceLock<Fixture> = OnceLock::new();
-    FX.get_or_init(|| Fixture::new(N))
-}
-
-struct Input<'a>(&'a [u8]);
-
-impl<'a> Input<'a> {
-    fn byte(&mut self) -> Option<u8> {
-        let (b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(*b)
-    }
-    fn bytes(&mut self, len: usize) -> &'a [u8] {
-        let (a, b) = self.0.split_at(len.min(self.0.len()));
-        self.0 = b;
-        a
-    }
-    fn txs(&mut self, count: u8) -> Vec<Transaction> {
-        (0..count)
-            .map(|_| {
-                let len = usize::from(self.byte().unwrap_or(0) % 32);
-                Transaction::new(u64::from(count), Bytes::copy_from_slice(self.bytes(len)))
-            })
-            .collect()
-    }
+fn txs(input: &mut Input, count: u8) -> Vec<Transaction> {
+    (0..count)
+        .map(|_| {
+            let len = usize::from(input.byte().unwrap_or(0) % 32);
+            Transaction::new(u64::from(count), Bytes::copy_from_slice(input.bytes(len)))
+        })
+        .collect()
 }
 
 struct Run<'a> {
@@ -107,7 +86,7 @@ impl Run<'_> {
 
 fuzz_target!(|data: &[u8]| {
     let fx = fixture();
-    let mut input = Input(data);
+    let mut input = Input::new(data);
     let me = u16::from(input.byte().unwrap_or(1)) % N as u16;
     let mempool = Mempool::new(
         me,
@@ -141,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
             }
             // Client transactions.
             2 => {
-                let txs = input.txs(a % 8);
+                let txs = txs(&mut input, a % 8);
                 run.handle(Event::Transactions(txs));
             }
             // A timer: the last one scheduled, or one for a known batch.
@@ -162,7 +141,7 @@ fuzz_target!(|data: &[u8]| {
                 let batch = Batch {
                     author: u16::from(a) % N as u16,
                     seq: u64::from(b),
-                    txs: input.txs(count),
+                    txs: txs(&mut input, count),
                 };
                 run.remember(batch.clone());
                 run.message(a >> 2, Message::Batch(batch));
