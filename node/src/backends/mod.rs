@@ -16,6 +16,8 @@ pub mod ledger;
 pub mod local_da;
 pub mod object_store_da;
 pub mod runner;
+#[doc(hidden)]
+pub mod s3_test_server;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +85,12 @@ pub struct BackendsConfig {
     /// `s3://bucket/prefix` when built with the `s3` feature).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_store_url: Option<String>,
+    /// `[backends.object_store_options]`: S3 settings that override the
+    /// `AWS_*` environment, keyed as `object_store` names them (`endpoint`,
+    /// `region`, `allow_http`, `virtual_hosted_style_request`, ...). Keep
+    /// secrets in the environment.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub object_store_options: std::collections::BTreeMap<String, String>,
     /// `"none"` or `"ledger"`.
     pub execution: String,
     /// Delivered blocks queued per backend before they are dropped from the
@@ -97,6 +105,7 @@ impl Default for BackendsConfig {
             da: "local".into(),
             da_path: None,
             object_store_url: None,
+            object_store_options: Default::default(),
             execution: "none".into(),
             queue_blocks: 256,
             ledger: LedgerConfig::default(),
@@ -169,7 +178,7 @@ impl BackendsConfig {
                     return Err("backends: da = \"object-store\" needs object_store_url".into());
                 }
                 if let Some(url) = &self.object_store_url {
-                    object_store_da::check_url(url)?;
+                    object_store_da::check_url(url, &self.object_store_options)?;
                 }
             }
             other => {
@@ -306,7 +315,10 @@ pub fn start(
         }
         "object-store" => {
             let url = config.object_store_url.clone().unwrap_or_default();
-            Some(Box::new(object_store_da::ObjectStoreDa::new(&url)?))
+            Some(Box::new(object_store_da::ObjectStoreDa::new(
+                &url,
+                &config.object_store_options,
+            )?))
         }
         _ => None,
     };
