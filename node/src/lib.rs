@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod backends;
+pub mod batch_log;
 pub mod cli;
 pub mod config;
 pub mod consensus_actor;

@@ -14,8 +14,14 @@
 //! | `committed` | height | committed block with its certificate |
 //! | `blocks` | digest | blocks this node voted for (to recover and serve fetches) |
 //! | `committed_by_digest` | digest | committed blocks (to serve fetches) |
-//! | `batches` | digest | batch bytes |
+//! | `batch_locations` | digest | where the batch's bytes are in `batches/` |
+//! | `batches` | digest | batch bytes (data dirs of earlier versions; read, pruned, no longer written) |
 //! | `output` | height | the delivered block, naming its batches by digest |
+//! | `own_undelivered` | digest | seq of this node's batches not yet delivered |
+//!
+//! Batch bytes themselves go to append-only segment files under
+//! `batches/` ([`crate::batch_log`]), written and synced before their
+//! locations are committed here.
 
 use std::path::Path;
 
@@ -24,6 +30,7 @@ use ordo_types::codec::{decode, encode};
 use ordo_types::{Committee, Digest};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::batch_log::{BatchLog, Location};
 use crate::error::{Error, Result};
 use crate::output::OutputBlock;
 
@@ -38,6 +45,11 @@ const DATA_CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// Page cache of the small votes database.
 const VOTES_CACHE_BYTES: usize = 8 * 1024 * 1024;
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
+const BATCH_LOCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batch_locations");
+/// A segment at least two behind the active one that still holds this few
+/// batches (long pending, or never committed) has them copied forward and
+/// is deleted, so such stragglers never keep whole segments on disk.
+const COMPACT_MAX_LIVE: u64 = 64;
 const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
 /// This node's own batches not yet delivered (digest → seq): what a
 /// restarted node disseminates again, so a batch it stored is not lost
@@ -65,6 +77,9 @@ pub struct Storage {
     db: Database,
     votes: Database,
     path: std::path::PathBuf,
+    log: BatchLog,
+    /// Batches each segment holds that `batch_locations` points to.
+    live: parking_lot::Mutex<std::collections::BTreeMap<u32, u64>>,
 }
 
 impl Storage {
@@ -105,22 +120,53 @@ impl Storage {
             txn.open_table(COMMITTED)?;
             txn.open_table(COMMITTED_BY_DIGEST)?;
             txn.open_table(BATCHES)?;
+            txn.open_table(BATCH_LOCATIONS)?;
             txn.open_table(OUTPUT)?;
             txn.open_table(OWN_UNDELIVERED)?;
         }
         txn.commit()?;
+        let log = BatchLog::open(&dir.join("batches"))?;
+        let mut live = std::collections::BTreeMap::new();
+        {
+            let txn = db.begin_read()?;
+            for entry in txn.open_table(BATCH_LOCATIONS)?.iter()? {
+                let (_, value) = entry?;
+                if let Some(location) = Location::from_bytes(value.value()) {
+                    *live.entry(location.segment).or_insert(0) += 1;
+                }
+            }
+        }
         let txn = votes.begin_write()?;
         {
             txn.open_table(META)?;
             txn.open_table(BLOCKS)?;
         }
         txn.commit()?;
-        Ok(Storage { db, votes, path })
+        Ok(Storage {
+            db,
+            votes,
+            path,
+            log,
+            live: parking_lot::Mutex::new(live),
+        })
     }
 
-    /// Size of the database file on disk.
+    /// Size on disk of the database file and the batch segments.
     pub fn size_bytes(&self) -> u64 {
-        std::fs::metadata(&self.path).map_or(0, |m| m.len())
+        std::fs::metadata(&self.path).map_or(0, |m| m.len()) + self.log.size_bytes()
+    }
+
+    /// The bytes of batch `digest` if stored, read through `txn`.
+    fn batch_in(&self, txn: &redb::ReadTransaction, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let key = digest.as_bytes().as_slice();
+        if let Some(value) = txn.open_table(BATCH_LOCATIONS)?.get(key)? {
+            let location = Location::from_bytes(value.value())
+                .ok_or_else(|| Error::Storage(format!("batch {digest}: bad location")))?;
+            return self.log.read(location).map(Some);
+        }
+        let legacy = txn.open_table(BATCHES)?;
+        let value = legacy.get(key)?;
+        Ok(value.map(|v| v.value().to_vec()))
     }
 
     /// Makes a block this node is about to vote for durable, and with it
@@ -287,14 +333,13 @@ impl Storage {
             return Ok(None);
         };
         let stored: StoredOutput = decode(value.value())?;
-        let batches_table = txn.open_table(BATCHES)?;
         let mut batches = Vec::with_capacity(stored.batches.len());
         for digest in &stored.batches {
-            let Some(bytes) = batches_table.get(digest.as_bytes().as_slice())? else {
+            let Some(bytes) = self.batch_in(&txn, digest)? else {
                 // Pruned with an earlier height that carried the same batch.
                 return Ok(None);
             };
-            batches.push(decode(bytes.value())?);
+            batches.push(decode(&bytes)?);
         }
         Ok(Some(OutputBlock {
             header: stored.header,
@@ -343,11 +388,32 @@ impl Storage {
         batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
         own: &[(Digest, u64)],
     ) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(BATCHES)?;
+        // A batch stored already (received twice, fetched again) is not
+        // written again.
+        let fresh: Vec<(Digest, &[u8])> = {
+            let txn = self.db.begin_read()?;
+            let locations = txn.open_table(BATCH_LOCATIONS)?;
+            let legacy = txn.open_table(BATCHES)?;
+            let mut fresh = Vec::new();
             for (digest, bytes) in batches {
-                table.insert(digest.as_bytes().as_slice(), bytes)?;
+                let key = digest.as_bytes().as_slice();
+                if locations.get(key)?.is_none() && legacy.get(key)?.is_none() {
+                    fresh.push((digest, bytes));
+                }
+            }
+            fresh
+        };
+        let written = self.log.append(fresh.iter().map(|(_, bytes)| *bytes))?;
+        let txn = self.db.begin_write()?;
+        let mut replaced = Vec::new();
+        {
+            let mut table = txn.open_table(BATCH_LOCATIONS)?;
+            for ((digest, _), location) in fresh.iter().zip(&written) {
+                let old =
+                    table.insert(digest.as_bytes().as_slice(), location.to_bytes().as_slice())?;
+                if let Some(old) = old.and_then(|v| Location::from_bytes(v.value())) {
+                    replaced.push(old.segment);
+                }
             }
             let mut undelivered = txn.open_table(OWN_UNDELIVERED)?;
             for (digest, seq) in own {
@@ -360,6 +426,15 @@ impl Storage {
             }
         }
         txn.commit()?;
+        let mut live = self.live.lock();
+        for location in &written {
+            *live.entry(location.segment).or_insert(0) += 1;
+        }
+        for segment in replaced {
+            if let Some(count) = live.get_mut(&segment) {
+                *count = count.saturating_sub(1);
+            }
+        }
         Ok(())
     }
 
@@ -367,12 +442,14 @@ impl Storage {
     pub fn own_undelivered(&self) -> Result<Vec<Vec<u8>>> {
         let txn = self.db.begin_read()?;
         let own = txn.open_table(OWN_UNDELIVERED)?;
-        let batches = txn.open_table(BATCHES)?;
         let mut found = Vec::new();
         for entry in own.iter()? {
             let (digest, seq) = entry?;
-            if let Some(bytes) = batches.get(digest.value())? {
-                found.push((seq.value(), bytes.value().to_vec()));
+            let Ok(digest) = <[u8; 32]>::try_from(digest.value()) else {
+                continue;
+            };
+            if let Some(bytes) = self.batch_in(&txn, &Digest(digest))? {
+                found.push((seq.value(), bytes));
             }
         }
         found.sort_by_key(|(seq, _)| *seq);
@@ -381,9 +458,71 @@ impl Storage {
 
     pub fn batch(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(BATCHES)?;
-        let value = table.get(digest.as_bytes().as_slice())?;
-        Ok(value.map(|v| v.value().to_vec()))
+        self.batch_in(&txn, digest)
+    }
+
+    /// Deletes segments nothing points into, and copies the few batches
+    /// left in old segments forward so those can go too.
+    fn reclaim_segments(&self) -> Result<()> {
+        let active = self.log.active_segment();
+        let on_disk = BatchLog::list(&self.log_dir())?;
+        let (empty, sparse): (Vec<u32>, Vec<u32>) = {
+            let live = self.live.lock();
+            let count = |s: &u32| live.get(s).copied().unwrap_or(0);
+            let old = on_disk.iter().filter(|s| **s < active);
+            (
+                old.clone().filter(|s| count(s) == 0).copied().collect(),
+                old.filter(|s| **s + 1 < active && (1..=COMPACT_MAX_LIVE).contains(&count(s)))
+                    .copied()
+                    .collect(),
+            )
+        };
+        for segment in empty {
+            self.log.delete(segment)?;
+            self.live.lock().remove(&segment);
+        }
+        for segment in sparse {
+            let mut moved = Vec::new();
+            {
+                let txn = self.db.begin_read()?;
+                for entry in txn.open_table(BATCH_LOCATIONS)?.iter()? {
+                    let (key, value) = entry?;
+                    match Location::from_bytes(value.value()) {
+                        Some(location) if location.segment == segment => {
+                            moved.push((key.value().to_vec(), self.log.read(location)?));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let written = self
+                .log
+                .append(moved.iter().map(|(_, body)| body.as_slice()))?;
+            let txn = self.db.begin_write()?;
+            {
+                let mut table = txn.open_table(BATCH_LOCATIONS)?;
+                for ((key, _), location) in moved.iter().zip(&written) {
+                    table.insert(key.as_slice(), location.to_bytes().as_slice())?;
+                }
+            }
+            txn.commit()?;
+            {
+                let mut live = self.live.lock();
+                live.remove(&segment);
+                for location in &written {
+                    *live.entry(location.segment).or_insert(0) += 1;
+                }
+            }
+            self.log.delete(segment)?;
+            tracing::debug!(segment, moved = moved.len(), "compacted batch segment");
+        }
+        Ok(())
+    }
+
+    fn log_dir(&self) -> std::path::PathBuf {
+        self.path
+            .parent()
+            .map_or_else(|| "batches".into(), |dir| dir.join("batches"))
     }
 
     /// Prunes heights below `below`: deletes their batches and output rows
@@ -409,10 +548,16 @@ impl Storage {
             }
         }
         let txn = self.db.begin_write()?;
+        let mut freed = Vec::new();
         {
             let mut batches = txn.open_table(BATCHES)?;
+            let mut locations = txn.open_table(BATCH_LOCATIONS)?;
             for digest in &digests {
                 batches.remove(digest.as_bytes().as_slice())?;
+                let old = locations.remove(digest.as_bytes().as_slice())?;
+                if let Some(old) = old.and_then(|v| Location::from_bytes(v.value())) {
+                    freed.push(old.segment);
+                }
             }
             let mut output = txn.open_table(OUTPUT)?;
             for height in from..below {
@@ -426,6 +571,15 @@ impl Storage {
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
         }
         txn.commit()?;
+        {
+            let mut live = self.live.lock();
+            for segment in freed {
+                if let Some(count) = live.get_mut(&segment) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+        self.reclaim_segments()?;
         // Voted blocks below the pruned heights can never be needed again.
         if let Some(last) = self.committed(below - 1)? {
             let view = last.block.view();
@@ -607,6 +761,70 @@ mod tests {
         s.prune_below(100).unwrap();
         assert_eq!(s.pruned_below().unwrap(), 5);
         assert!(s.output(4).unwrap().is_none());
+    }
+
+    /// Batches live in segment files: a batch stored twice is written once;
+    /// pruning deletes segments nothing points into and copies the few
+    /// batches left in old segments (here a never-committed one) forward.
+    #[test]
+    fn pruned_segments_are_deleted_and_stragglers_copied_forward() {
+        use ordo_mempool::{Batch, BatchCert, Transaction};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let (_, mut blocks) = committed_blocks(4);
+        let batch = |seq: u64| Batch {
+            author: 1,
+            seq,
+            txs: vec![Transaction::new(1, vec![seq as u8; 1000])],
+        };
+        let straggler = batch(99);
+        let bytes = encode(&straggler).unwrap();
+        s.save_batches([(straggler.digest(), bytes.as_slice())])
+            .unwrap();
+        let size = s.log.size_bytes();
+        s.save_batches([(straggler.digest(), bytes.as_slice())])
+            .unwrap();
+        assert_eq!(s.log.size_bytes(), size, "stored twice, written once");
+        let mut batches = Vec::new();
+        for (i, b) in blocks.iter_mut().enumerate() {
+            let batch = batch(i as u64);
+            b.block.payload.items = vec![encode(&BatchCert::new(&batch.header(), vec![])).unwrap()];
+            let bytes = encode(&batch).unwrap();
+            s.save_batches([(batch.digest(), bytes.as_slice())])
+                .unwrap();
+            s.log.rotate().unwrap();
+            batches.push(batch);
+        }
+        s.save_commits(&blocks).unwrap();
+        for (b, batch) in blocks.iter().zip(&batches) {
+            s.save_output(&OutputBlock {
+                header: b.block.header.clone(),
+                cert: b.cert.clone(),
+                payload: b.block.payload.clone(),
+                inclusion: b.block.inclusion.clone(),
+                batches: vec![batch.clone()],
+                skipped: vec![],
+            })
+            .unwrap();
+        }
+        let segments = || BatchLog::list(&dir.path().join("batches")).unwrap();
+        assert_eq!(segments(), vec![0, 1, 2, 3, 4]);
+        s.prune_below(3).unwrap();
+        // 0 (straggler + batch 0) and 2 (batch 2, still retained) were
+        // copied forward, 1 deleted, 3 is only one behind the active 4.
+        assert_eq!(segments(), vec![3, 4]);
+        assert!(s.batch(&batches[0].digest()).unwrap().is_none());
+        assert!(s.batch(&batches[1].digest()).unwrap().is_none());
+        assert_eq!(s.batch(&straggler.digest()).unwrap().unwrap(), bytes);
+        assert!(s.output(3).unwrap().is_some());
+        drop(s);
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(s.batch(&straggler.digest()).unwrap().unwrap(), bytes);
+        assert_eq!(
+            s.output(4).unwrap().unwrap().batches,
+            vec![batches[3].clone()]
+        );
+        assert_eq!(s.live.lock().values().sum::<u64>(), 3);
     }
 
     /// A commit record torn while it was written (the secondary slot) does

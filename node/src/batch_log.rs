@@ -1,0 +1,319 @@
+//! Batch bytes in append-only segment files, `<data_dir>/batches/NNNNNNNN.seg`.
+//!
+//! A batch is written once, as it arrives, at the end of the active segment
+//! and made durable with one `fdatasync` per group; `ordo.redb` keeps only
+//! its location. A B-tree holding the bytes themselves wrote each batch about
+//! three times over (copy-on-write pages rounded up to powers of two), and on
+//! the 2-core bench machine copying those bytes into the page cache was the
+//! largest single cost (docs/performance.md).
+//!
+//! Record: `magic u32 | len u32 | check [u8; 16] | body`, little endian;
+//! `check` is the start of blake3 over the body, so a torn or overwritten
+//! record is an error on read, never wrong bytes. A crash in the middle of
+//! an append leaves a tail that no location points to; appends continue
+//! after it. Segments are deleted whole by [`crate::storage::Storage`]
+//! once nothing it keeps points into them.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Error, Result};
+
+const MAGIC: u32 = 0x4f42_4c31; // "OBL1"
+const HEADER: usize = 4 + 4 + 16;
+/// A new segment is started once the active one holds this much.
+pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where a record is: segment number, offset of its header, body length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl Location {
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..4].copy_from_slice(&self.segment.to_le_bytes());
+        out[4..12].copy_from_slice(&self.offset.to_le_bytes());
+        out[12..].copy_from_slice(&self.len.to_le_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Location> {
+        let bytes: &[u8; 16] = bytes.try_into().ok()?;
+        Some(Location {
+            segment: u32::from_le_bytes(bytes[..4].try_into().ok()?),
+            offset: u64::from_le_bytes(bytes[4..12].try_into().ok()?),
+            len: u32::from_le_bytes(bytes[12..].try_into().ok()?),
+        })
+    }
+}
+
+struct Active {
+    segment: u32,
+    file: File,
+    len: u64,
+}
+
+pub struct BatchLog {
+    dir: PathBuf,
+    active: Mutex<Active>,
+    /// Read handles, by segment.
+    readers: Mutex<BTreeMap<u32, Arc<File>>>,
+}
+
+fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::Storage(format!("{what} {}: {e}", path.display()))
+}
+
+fn check(body: &[u8]) -> [u8; 16] {
+    let hash = ordo_types::Digest::of(body);
+    let mut out = [0; 16];
+    out.copy_from_slice(&hash.as_bytes()[..16]);
+    out
+}
+
+impl BatchLog {
+    /// Opens `dir` (creating it), appending to its newest segment.
+    pub fn open(dir: &Path) -> Result<BatchLog> {
+        std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
+        let newest = Self::list(dir)?.last().copied().unwrap_or(0);
+        let active = Self::open_segment(dir, newest)?;
+        Ok(BatchLog {
+            dir: dir.to_path_buf(),
+            active: Mutex::new(active),
+            readers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn path(dir: &Path, segment: u32) -> PathBuf {
+        dir.join(format!("{segment:08}.seg"))
+    }
+
+    /// Segment numbers on disk, ascending.
+    pub fn list(dir: &Path) -> Result<Vec<u32>> {
+        let mut out = Vec::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("cannot list", dir, e))?;
+            let name = entry.file_name();
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".seg")) else {
+                continue;
+            };
+            if let Ok(n) = stem.parse() {
+                out.push(n);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn open_segment(dir: &Path, segment: u32) -> Result<Active> {
+        let path = Self::path(dir, segment);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| io_error("cannot open", &path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| io_error("cannot stat", &path, e))?
+            .len();
+        Ok(Active { segment, file, len })
+    }
+
+    /// The segment appends go to.
+    pub fn active_segment(&self) -> u32 {
+        self.active.lock().segment
+    }
+
+    /// Appends the bodies (one write, one `fdatasync`) and returns where
+    /// each went. When this returns, they survive a crash.
+    pub fn append<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<Location>> {
+        let mut active = self.active.lock();
+        if active.len >= SEGMENT_BYTES {
+            let next = active.segment + 1;
+            *active = Self::open_segment(&self.dir, next)?;
+            sync_dir(&self.dir)?;
+        }
+        let mut buffer = Vec::new();
+        let mut locations = Vec::new();
+        for body in bodies {
+            let len = u32::try_from(body.len())
+                .map_err(|_| Error::Storage(format!("batch of {} bytes", body.len())))?;
+            locations.push(Location {
+                segment: active.segment,
+                offset: active.len + buffer.len() as u64,
+                len,
+            });
+            buffer.extend_from_slice(&MAGIC.to_le_bytes());
+            buffer.extend_from_slice(&len.to_le_bytes());
+            buffer.extend_from_slice(&check(body));
+            buffer.extend_from_slice(body);
+        }
+        if buffer.is_empty() {
+            return Ok(locations);
+        }
+        let path = Self::path(&self.dir, active.segment);
+        let written = active
+            .file
+            .write_all(&buffer)
+            .and_then(|()| active.file.sync_data());
+        if let Err(e) = written {
+            // Whatever part was written is a tail no location points to;
+            // the next append goes after it.
+            if let Ok(meta) = active.file.metadata() {
+                active.len = meta.len();
+            }
+            return Err(io_error("cannot write", &path, e));
+        }
+        active.len += buffer.len() as u64;
+        Ok(locations)
+    }
+
+    fn reader(&self, segment: u32) -> Result<Arc<File>> {
+        let mut readers = self.readers.lock();
+        if let Some(file) = readers.get(&segment) {
+            return Ok(file.clone());
+        }
+        let path = Self::path(&self.dir, segment);
+        let file = Arc::new(File::open(&path).map_err(|e| io_error("cannot open", &path, e))?);
+        readers.insert(segment, file.clone());
+        Ok(file)
+    }
+
+    /// The body at `location`, checked.
+    pub fn read(&self, location: Location) -> Result<Vec<u8>> {
+        let file = self.reader(location.segment)?;
+        let path = Self::path(&self.dir, location.segment);
+        let mut record = vec![0; HEADER + location.len as usize];
+        file.read_exact_at(&mut record, location.offset)
+            .map_err(|e| io_error("cannot read", &path, e))?;
+        let bad = |what: &str| {
+            Error::Storage(format!(
+                "{}: record at {} {what}",
+                path.display(),
+                location.offset
+            ))
+        };
+        let (header, body) = record.split_at(HEADER);
+        if header[..4] != MAGIC.to_le_bytes() {
+            return Err(bad("has no record header"));
+        }
+        if header[4..8] != location.len.to_le_bytes() {
+            return Err(bad("has another length"));
+        }
+        if header[8..] != check(body) {
+            return Err(bad("does not match its checksum"));
+        }
+        Ok(body.to_vec())
+    }
+
+    /// Deletes a segment that is not the active one.
+    pub fn delete(&self, segment: u32) -> Result<()> {
+        if segment == self.active_segment() {
+            return Ok(());
+        }
+        self.readers.lock().remove(&segment);
+        let path = Self::path(&self.dir, segment);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("cannot delete", &path, e)),
+        }
+    }
+
+    /// Bytes in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        Self::list(&self.dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| std::fs::metadata(Self::path(&self.dir, *s)).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Starts a new segment now (tests; the log rotates by itself by size).
+    #[doc(hidden)]
+    pub fn rotate(&self) -> Result<()> {
+        let mut active = self.active.lock();
+        let next = active.segment + 1;
+        *active = Self::open_segment(&self.dir, next)?;
+        Ok(())
+    }
+}
+
+/// Makes a created or deleted file name durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("cannot sync", dir, e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_read_reopen_and_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = BatchLog::open(dir.path()).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 * usize::from(i)]).collect();
+        let locs = log.append(bodies.iter().map(Vec::as_slice)).unwrap();
+        for (loc, body) in locs.iter().zip(&bodies) {
+            assert_eq!(&log.read(*loc).unwrap(), body);
+            assert_eq!(Location::from_bytes(&loc.to_bytes()), Some(*loc));
+        }
+        log.rotate().unwrap();
+        let later = log.append([&b"after rotation"[..]]).unwrap();
+        assert_eq!(later[0].segment, 1);
+        drop(log);
+        let log = BatchLog::open(dir.path()).unwrap();
+        assert_eq!(log.active_segment(), 1);
+        assert_eq!(log.read(locs[3]).unwrap(), bodies[3]);
+        assert_eq!(log.read(later[0]).unwrap(), b"after rotation");
+        log.delete(0).unwrap();
+        assert!(log.read(locs[3]).is_err());
+        log.delete(1).unwrap(); // the active segment stays
+        assert_eq!(log.read(later[0]).unwrap(), b"after rotation");
+        assert_eq!(BatchLog::list(dir.path()).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn torn_tail_and_corruption_are_errors_not_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = BatchLog::open(dir.path()).unwrap();
+        let first = log.append([&[7u8; 300][..]]).unwrap()[0];
+        drop(log);
+        // A crash in the middle of the next append: half a record.
+        let path = BatchLog::path(dir.path(), 0);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&MAGIC.to_le_bytes()).unwrap();
+        file.write_all(&[1, 2, 3]).unwrap();
+        drop(file);
+        let log = BatchLog::open(dir.path()).unwrap();
+        let next = log.append([&b"next"[..]]).unwrap()[0];
+        assert_eq!(log.read(next).unwrap(), b"next");
+        assert_eq!(log.read(first).unwrap(), vec![7u8; 300]);
+        // A flipped byte in a body.
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&[0], first.offset + HEADER as u64 + 10)
+            .unwrap();
+        let err = log.read(first).unwrap_err().to_string();
+        assert!(err.contains("checksum"), "{err}");
+        let wrong = Location { len: 5, ..next };
+        assert!(log.read(wrong).is_err());
+    }
+}
