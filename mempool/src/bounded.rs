@@ -3,10 +3,12 @@
 use std::collections::{HashSet, VecDeque};
 use std::hash::Hash;
 
+use ordo_types::DigestState;
+
 /// Insertion-ordered set with a hard size bound (FIFO eviction).
 #[derive(Clone, Debug)]
 pub struct BoundedSet<T> {
-    set: HashSet<T>,
+    set: HashSet<T, DigestState>,
     order: VecDeque<T>,
     capacity: usize,
 }
@@ -14,7 +16,7 @@ pub struct BoundedSet<T> {
 impl<T: Copy + Eq + Hash> BoundedSet<T> {
     pub fn new(capacity: usize) -> Self {
         BoundedSet {
-            set: HashSet::new(),
+            set: HashSet::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }

@@ -14,7 +14,7 @@
 //! per turn, and the turn order carries over between drains, so a namespace
 //! flooding the queue cannot starve the others.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use ordo_types::Digest;
 
@@ -71,7 +71,7 @@ struct State {
     queues: HashMap<u64, VecDeque<(Digest, Transaction)>>,
     /// Namespaces with a non-empty queue, in turn order.
     turns: VecDeque<u64>,
-    queued: HashSet<Digest>,
+    queued: ordo_types::DigestSet,
     recent: BoundedSet<Digest>,
     bytes: usize,
     count: usize,
@@ -85,7 +85,7 @@ impl Intake {
             state: Mutex::new(State {
                 queues: HashMap::new(),
                 turns: VecDeque::new(),
-                queued: HashSet::new(),
+                queued: Default::default(),
                 recent,
                 bytes: 0,
                 count: 0,

@@ -6,7 +6,7 @@
 //! sequence, so every node skips the same ones; it is rebuilt from storage
 //! on restart.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ordo_mempool::Batch;
@@ -21,7 +21,7 @@ pub use ordo_client::OutputBlock;
 /// Recent transaction digests, by height.
 pub struct Dedupe {
     window: u64,
-    seen: HashMap<Digest, u64>,
+    seen: ordo_types::DigestMap<u64>,
     heights: VecDeque<(u64, Vec<Digest>)>,
 }
 
@@ -29,7 +29,7 @@ impl Dedupe {
     pub fn new(window: u64) -> Self {
         Dedupe {
             window,
-            seen: HashMap::new(),
+            seen: Default::default(),
             heights: VecDeque::new(),
         }
     }

@@ -18,5 +18,5 @@ mod hex;
 
 pub use committee::{Committee, Member, NodeIndex};
 pub use crypto::{verify_batch, Keypair, PublicKey, Scheme, Signature};
-pub use digest::Digest;
+pub use digest::{Digest, DigestMap, DigestSet, DigestState};
 pub use error::{Error, Result};
