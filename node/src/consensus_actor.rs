@@ -62,6 +62,8 @@ pub struct ConsensusActor {
     timers: Timers<ActorTimer>,
     next_sync_peer: NodeIndex,
     sync_request: Option<(NodeIndex, u64)>,
+    /// When this node voted for each uncommitted block: (view, time).
+    voted_at: std::collections::HashMap<ordo_types::Digest, (u64, std::time::Instant)>,
 }
 
 /// Builds a consensus core from what storage holds, with the batch
@@ -135,6 +137,7 @@ impl ConsensusActor {
             timers: Timers::new(),
             next_sync_peer,
             sync_request: None,
+            voted_at: std::collections::HashMap::new(),
         }
     }
 
@@ -238,6 +241,12 @@ impl ConsensusActor {
                     // disk in one transaction (one fsync).
                     let (block, data) = match action {
                         Action::PersistBlock(block) => {
+                            if self.voted_at.len() < 1024 {
+                                self.voted_at.insert(
+                                    block.digest(),
+                                    (block.view(), std::time::Instant::now()),
+                                );
+                            }
                             let data = match actions.peek() {
                                 Some(Action::Persist(_)) => match actions.next() {
                                     Some(Action::Persist(data)) => Some(data),
@@ -307,6 +316,7 @@ impl ConsensusActor {
             }
             return;
         }
+        let (block_digest, block_view) = (block.block.digest(), block.block.view());
         let certs = match decode_certs(&block.block.payload) {
             Ok(certs) => certs,
             Err(e) => {
@@ -322,6 +332,13 @@ impl ConsensusActor {
             return;
         }
         self.shared.set_committed(height);
+        let committed_view = block_view;
+        if let Some((_, at)) = self.voted_at.remove(&block_digest) {
+            self.shared
+                .consensus_latency
+                .observe(at.elapsed().as_secs_f64());
+        }
+        self.voted_at.retain(|_, (view, _)| *view > committed_view);
         if height.is_multiple_of(100) {
             tracing::info!(height, view = self.core.view(), "committed");
         }

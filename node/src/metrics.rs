@@ -88,6 +88,11 @@ pub fn render(state: &ApiState) -> String {
         "From sealing one of this node's batches to delivering the block that holds it",
         s.commit_latency.clone(),
     );
+    r.register(
+        "consensus_latency_seconds",
+        "From voting for a block (its proposal accepted) to committing it",
+        s.consensus_latency.clone(),
+    );
     gauge(
         &mut r,
         "intake_transactions",

@@ -31,6 +31,9 @@ pub struct Shared {
     pub peer_height: AtomicU64,
     /// Seconds from sealing an own batch to delivering the block holding it.
     pub commit_latency: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds from this node voting for a block (it accepted the
+    /// proposal) to committing it.
+    pub consensus_latency: prometheus_client::metrics::histogram::Histogram,
     blocks: broadcast::Sender<Arc<OutputBlock>>,
     /// The running backends (data availability, execution).
     pub backends: crate::backends::Registry,
@@ -53,6 +56,9 @@ impl Shared {
             peer_height: AtomicU64::new(0),
             commit_latency: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 12),
+            ),
+            consensus_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.001, 1.5, 24),
             ),
             blocks: broadcast::channel(PUBLISH_BUFFER).0,
             backends: crate::backends::Registry::default(),

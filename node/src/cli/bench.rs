@@ -55,6 +55,11 @@ pub struct Args {
     /// sequencer alone).
     #[arg(long, default_value = "local")]
     da: String,
+    /// Override a node config value for every node, as a dotted TOML path:
+    /// `--set mempool.batch_delay_ms=20` (repeatable; the value is parsed
+    /// as TOML, else taken as a string).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -121,10 +126,8 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
     }
     for path in &configs {
         let text = std::fs::read_to_string(path)?;
-        std::fs::write(
-            path,
-            text.replace("da = \"local\"", &format!("da = \"{}\"", args.da)),
-        )?;
+        let text = text.replace("da = \"local\"", &format!("da = \"{}\"", args.da));
+        std::fs::write(path, apply_overrides(&text, &args.set)?)?;
     }
     // Benches log at warn so logging never costs throughput.
     let committee = Arc::new(Committee::load(&dir.path().join("committee.toml"))?);
@@ -152,6 +155,7 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
         "submission": "POST /v1/transactions/batch, one open-loop task per node, 5 ms ticks",
         "node_config": "ordo testnet defaults (QUIC+TLS, redb with fsync, durable acks)",
         "da_backend": args.da,
+        "overrides": args.set,
     });
     report["git_commit"] = json!(git_commit());
     Ok(report)
@@ -196,12 +200,14 @@ async fn measure(
     let window_end = window_start + Duration::from_secs(args.duration);
     let mut sampled_before_window = 0usize;
     let mut timeouts_before_window = None;
+    let mut consensus_before_window = Vec::new();
     while Instant::now() < window_end {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if Instant::now() < window_start {
             sampled_before_window = ledger.observed();
         } else if timeouts_before_window.is_none() {
             timeouts_before_window = Some(total_timeouts(apis).await);
+            consensus_before_window = histogram(apis[0], CONSENSUS_LATENCY).await;
         }
         eprintln!(
             "  t={:>3}s height {:>6} refused {:>8}",
@@ -222,6 +228,12 @@ async fn measure(
         .sum();
     let held = committed as f64 / args.duration as f64;
     let p = ledger.percentiles(sampled_before_window, &[0.5, 0.9, 0.99, 1.0]);
+    let consensus_at_end = histogram(apis[0], CONSENSUS_LATENCY).await;
+    let consensus = bucket_percentiles(
+        &consensus_before_window,
+        &consensus_at_end,
+        &[0.5, 0.9, 0.99],
+    );
     let timeouts = total_timeouts(apis).await;
     let window_timeouts = timeouts - timeouts_before_window.unwrap_or(0).min(timeouts);
     let nodes: Vec<serde_json::Value> = pids.iter().enumerate().map(|(i, pid)| json!({"node": i, "cpu_s": cpu_seconds(*pid), "peak_rss_mib": peak_rss_mib(*pid)})).collect();
@@ -230,6 +242,7 @@ async fn measure(
         "held_tx_per_s": held.round(),
         "committed_mib_per_s": (held * args.tx_size as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0,
         "latency_ms": {"p50": p[0], "p90": p[1], "p99": p[2], "max": p[3], "measured_as": "client send -> block seen on node 0's verified stream", "samples": ledger.observed() - sampled_before_window},
+        "consensus_latency_ms": {"p50": consensus[0], "p90": consensus[1], "p99": consensus[2], "measured_as": "node 0: voting for a block -> committing it, inside the window (upper bound of the histogram bucket)"},
         "view_timeouts": window_timeouts,
         "view_timeouts_including_warmup": timeouts,
         "refused": ledger.refused.load(Ordering::Relaxed),
@@ -238,6 +251,87 @@ async fn measure(
         "nodes": nodes,
         "harness_cpu_s": cpu_seconds(std::process::id()) - harness_cpu_start,
     }))
+}
+
+/// Sets each `a.b.c=value` of `sets` in a TOML document.
+fn apply_overrides(text: &str, sets: &[String]) -> anyhow::Result<String> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: toml::Value = toml::from_str(text)?;
+    for set in sets {
+        let (path, value) = set
+            .split_once('=')
+            .with_context(|| format!("--set {set}: expected PATH=VALUE"))?;
+        let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        let mut keys: Vec<&str> = path.split('.').collect();
+        let last = keys.pop().context("--set: empty path")?;
+        let mut table = doc.as_table_mut().context("config is not a TOML table")?;
+        for key in keys {
+            table = table
+                .entry(key)
+                .or_insert_with(|| toml::Value::Table(Default::default()))
+                .as_table_mut()
+                .with_context(|| format!("--set {set}: {key} is not a table"))?;
+        }
+        table.insert(last.to_string(), value);
+    }
+    Ok(toml::to_string(&doc)?)
+}
+
+const CONSENSUS_LATENCY: &str = "ordo_consensus_latency_seconds_bucket";
+
+/// The cumulative buckets `(upper bound in seconds, count)` of histogram
+/// `name` on one node's `/metrics`; empty if it cannot be read.
+async fn histogram(api: SocketAddr, name: &str) -> Vec<(f64, u64)> {
+    let mut client = HttpClient::new(api);
+    let Ok((200, body)) = client.request("GET", "/metrics", b"").await else {
+        return Vec::new();
+    };
+    parse_histogram(&String::from_utf8_lossy(&body), name)
+}
+
+fn parse_histogram(text: &str, name: &str) -> Vec<(f64, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix("{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Percentiles in ms (bucket upper bounds) of what a histogram counted
+/// between two readings.
+fn bucket_percentiles(before: &[(f64, u64)], after: &[(f64, u64)], qs: &[f64]) -> Vec<Option<f64>> {
+    let counts: Vec<(f64, u64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let earlier = before.iter().find(|(b, _)| b == le).map_or(0, |(_, m)| *m);
+            (*le, n.saturating_sub(earlier))
+        })
+        .collect();
+    let total = counts.last().map_or(0, |(_, n)| *n);
+    qs.iter()
+        .map(|q| {
+            if total == 0 {
+                return None;
+            }
+            let rank = (q * total as f64).ceil() as u64;
+            counts
+                .iter()
+                .find(|(_, n)| *n >= rank)
+                .map(|(le, _)| (le * 1000.0 * 10.0).round() / 10.0)
+        })
+        .collect()
 }
 
 /// View timeouts summed over all nodes.
@@ -259,8 +353,13 @@ fn print_table(r: &serde_json::Value) {
             .as_u64()
             .map_or("-".into(), |v| format!("{v} ms"))
     };
-    println!("offered {:>8} tx/s | held {:>8} tx/s ({} MiB/s) | p50 {:>7} p90 {:>7} p99 {:>7} max {:>7} | timeouts {} | refused {}",
-        r["offered_tx_per_s"], r["held_tx_per_s"], r["committed_mib_per_s"], ms("p50"), ms("p90"), ms("p99"), ms("max"), r["view_timeouts"], r["refused"]);
+    let consensus = |k: &str| {
+        r["consensus_latency_ms"][k]
+            .as_f64()
+            .map_or("-".into(), |v| format!("≤{v} ms"))
+    };
+    println!("offered {:>8} tx/s | held {:>8} tx/s ({} MiB/s) | p50 {:>7} p90 {:>7} p99 {:>7} max {:>7} | consensus p50 {} p99 {} | timeouts {} | refused {}",
+        r["offered_tx_per_s"], r["held_tx_per_s"], r["committed_mib_per_s"], ms("p50"), ms("p90"), ms("p99"), ms("max"), consensus("p50"), consensus("p99"), r["view_timeouts"], r["refused"]);
 }
 
 /// utime + stime of a process, in seconds (Linux; 0 elsewhere).
@@ -288,7 +387,12 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kb| (kb / 1024.0 * 10.0).round() / 10.0)
 }
 
+/// The commit the binary was built from (recorded at build time), else
+/// the one of the working directory.
 fn git_commit() -> Option<String> {
+    if let Some(commit) = option_env!("ORDO_GIT_COMMIT") {
+        return Some(commit.to_string());
+    }
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -354,4 +458,42 @@ fn sweep_svg(reports: &[serde_json::Value]) -> String {
         b = h - m, r = w - m, cx = w / 2.0, lx = h - 20.0, cy = h / 2.0, t = m, t2 = m + 16.0,
         p50 = line(&|p| p.1), p99 = line(&|p| p.2)
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_set_dotted_paths() {
+        let text = "[mempool]\nbatch_delay_ms = 50\n[network]\nx = \"a\"\n";
+        let out = apply_overrides(
+            text,
+            &["mempool.batch_delay_ms=20".into(), "network.y=word".into()],
+        )
+        .unwrap();
+        let doc: toml::Value = toml::from_str(&out).unwrap();
+        assert_eq!(doc["mempool"]["batch_delay_ms"].as_integer(), Some(20));
+        assert_eq!(doc["network"]["y"].as_str(), Some("word"));
+        assert_eq!(doc["network"]["x"].as_str(), Some("a"));
+        assert!(apply_overrides(text, &["nothing".into()]).is_err());
+    }
+
+    #[test]
+    fn histogram_percentiles_count_only_the_window() {
+        let text = "# HELP x\n\
+            ordo_consensus_latency_seconds_bucket{le=\"0.01\"} 5\n\
+            ordo_consensus_latency_seconds_bucket{le=\"0.02\"} 10\n\
+            ordo_consensus_latency_seconds_bucket{le=\"+Inf\"} 10\n\
+            ordo_consensus_latency_seconds_sum 0.1\n";
+        let before = parse_histogram(text, CONSENSUS_LATENCY);
+        assert_eq!(before.len(), 3);
+        assert_eq!(before[1], (0.02, 10));
+        // In the window: none more ≤ 10 ms, 90 more ≤ 20 ms, 10 above.
+        let after = vec![(0.01, 5), (0.02, 100), (f64::INFINITY, 110)];
+        let p = bucket_percentiles(&before, &after, &[0.5, 0.9, 0.99]);
+        assert_eq!(p, vec![Some(20.0), Some(20.0), Some(f64::INFINITY)]);
+        assert_eq!(bucket_percentiles(&before, &before, &[0.5]), vec![None]);
+    }
 }
