@@ -1,7 +1,15 @@
 //! The mempool driver: drains the intake into the pure mempool core, feeds it
-//! peers' batch messages and commits, executes its actions in order (batches
-//! durable before their acks), forwards new certificates to consensus, and
-//! turns delivered blocks into the ordered output.
+//! peers' batch messages and commits, forwards new certificates to consensus,
+//! and hands the core's actions to an executor task.
+//!
+//! The executor runs the actions in order (batches durable before any later
+//! action, so before their acks) while the core goes on with new events: a
+//! write and its `fdatasync` no longer stop the core. When it meets a
+//! persist it writes every persist queued so far in one group (moving a
+//! write earlier never breaks the order rule), so the slower the disk, the
+//! larger the groups. It also turns delivered blocks into the ordered output
+//! and prunes. An own batch's certificate is not handed to consensus until
+//! the batch is durable here, since this node's own acknowledgement is in it.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -55,21 +63,47 @@ pub struct MempoolActor {
     pub core: Mempool,
     pub intake: Arc<Intake>,
     pub intake_ready: Arc<Notify>,
-    pub storage: Arc<Storage>,
-    pub network: Arc<Network>,
     pub consensus: mpsc::Sender<ConsensusInput>,
-    pub output: Output,
     pub shared: Arc<Shared>,
     pub clock: Clock,
     pub inbox: mpsc::Receiver<MempoolInput>,
     timers: Timers<Timer>,
     forwarded: HashSet<Digest>,
-    local: VecDeque<Event>,
+    verified: Arc<VerifiedCerts>,
+    /// Own batches handed to the executor and not yet durable.
+    undurable: Arc<parking_lot::Mutex<HashSet<Digest>>>,
+    work: mpsc::Sender<Work>,
+    executor: Option<Executor>,
+    work_rx: Option<mpsc::Receiver<Work>>,
+}
+
+/// What the actor hands the executor, in order.
+enum Work {
+    /// The core's actions, with the time they were produced.
+    Actions(Vec<Action>, u64),
+    /// Block `height` was synced without batches: deliver it without output.
+    SkipPruned(u64),
+}
+
+/// Work items queued between the actor and the executor.
+const WORK_QUEUE: usize = 1_024;
+
+/// Runs the core's actions in order; see the module doc.
+struct Executor {
+    storage: Arc<Storage>,
+    network: Arc<Network>,
+    output: Output,
+    shared: Arc<Shared>,
+    clock: Clock,
     retention_heights: u64,
     pruned_below: u64,
-    verified: Arc<VerifiedCerts>,
     /// Sealing time of own batches not yet delivered, by seq.
     sealed_at: std::collections::HashMap<u64, u64>,
+    /// Events for the core (a batch found in storage), back to the actor.
+    feedback: mpsc::Sender<MempoolInput>,
+    undurable: Arc<parking_lot::Mutex<HashSet<Digest>>>,
+    /// Wakes the actor when own batches became durable.
+    wake: Arc<Notify>,
 }
 
 impl MempoolActor {
@@ -85,32 +119,48 @@ impl MempoolActor {
         shared: Arc<Shared>,
         clock: Clock,
         inbox: mpsc::Receiver<MempoolInput>,
+        feedback: mpsc::Sender<MempoolInput>,
         retention_heights: u64,
         verified: Arc<VerifiedCerts>,
     ) -> Self {
         let pruned_below = storage.pruned_below().unwrap_or(0);
-        MempoolActor {
-            sealed_at: std::collections::HashMap::new(),
-            verified,
+        let undurable = Arc::new(parking_lot::Mutex::new(HashSet::new()));
+        let (work, work_rx) = mpsc::channel(WORK_QUEUE);
+        let executor = Executor {
+            storage,
+            network,
+            output,
+            shared: shared.clone(),
+            clock: clock.clone(),
             retention_heights,
             pruned_below,
+            sealed_at: std::collections::HashMap::new(),
+            feedback,
+            undurable: undurable.clone(),
+            wake: intake_ready.clone(),
+        };
+        MempoolActor {
+            verified,
             core,
             intake,
             intake_ready,
-            storage,
-            network,
             consensus,
-            output,
             shared,
             clock,
             inbox,
             timers: Timers::new(),
             forwarded: HashSet::new(),
-            local: VecDeque::new(),
+            undurable,
+            work,
+            executor: Some(executor),
+            work_rx: Some(work_rx),
         }
     }
 
     pub async fn run(mut self) {
+        if let (Some(executor), Some(work)) = (self.executor.take(), self.work_rx.take()) {
+            tokio::spawn(executor.run(work));
+        }
         loop {
             let deadline = self.timers.next_deadline();
             let sleep = tokio::time::sleep_until(
@@ -155,9 +205,7 @@ impl MempoolActor {
                 self.execute(actions).await;
             }
             MempoolInput::Pruned { height } => {
-                if let Err(e) = self.output.skip_pruned(height) {
-                    tracing::warn!(height, "cannot skip a pruned height: {e}");
-                }
+                let _ = self.work.send(Work::SkipPruned(height)).await;
             }
         }
     }
@@ -179,7 +227,15 @@ impl MempoolActor {
     /// Hands certificates consensus has not seen yet to it. Never waits:
     /// if consensus is busy they are offered again on the next turn.
     fn forward_certs(&mut self) {
-        let certs = self.core.payload(MAX_FORWARD, &self.forwarded);
+        let certs = {
+            let undurable = self.undurable.lock();
+            if undurable.is_empty() {
+                self.core.payload(MAX_FORWARD, &self.forwarded)
+            } else {
+                let exclude: HashSet<Digest> = self.forwarded.union(&undurable).copied().collect();
+                self.core.payload(MAX_FORWARD, &exclude)
+            }
+        };
         if certs.is_empty() {
             return;
         }
@@ -198,81 +254,164 @@ impl MempoolActor {
     }
 
     async fn handle(&mut self, event: Event) {
-        self.local.push_back(event);
-        while let Some(event) = self.local.pop_front() {
-            let actions = self.core.handle(self.clock.now_ms(), event);
-            self.execute(actions).await;
+        let actions = self.core.handle(self.clock.now_ms(), event);
+        self.execute(actions).await;
+    }
+
+    /// Hands the actions to the executor, noting own batches to persist as
+    /// not yet durable.
+    async fn execute(&mut self, mut actions: Vec<Action>) {
+        // Timers are the actor's; they only produce events, which queue
+        // behind whatever is being executed anyway.
+        actions.retain(|action| match action {
+            Action::ScheduleTimer { timer, at_ms } => {
+                self.timers.schedule(*at_ms, *timer);
+                false
+            }
+            _ => true,
+        });
+        if actions.is_empty() {
+            return;
+        }
+        {
+            let mut undurable = self.undurable.lock();
+            for action in &actions {
+                if let Action::Persist(batch) = action {
+                    if batch.author == self.shared.me {
+                        undurable.insert(batch.digest());
+                    }
+                }
+            }
+        }
+        let _ = self
+            .work
+            .send(Work::Actions(actions, self.clock.now_ms()))
+            .await;
+    }
+}
+
+impl Executor {
+    async fn run(mut self, mut work: mpsc::Receiver<Work>) {
+        let mut queue: VecDeque<(Action, u64)> = VecDeque::new();
+        loop {
+            if queue.is_empty() {
+                match work.recv().await {
+                    Some(item) => self.enqueue(&mut queue, item).await,
+                    None => return,
+                }
+            }
+            while let Ok(item) = work.try_recv() {
+                self.enqueue(&mut queue, item).await;
+            }
+            let Some((action, at)) = queue.pop_front() else {
+                continue;
+            };
+            match action {
+                Action::Persist(batch) => {
+                    // Everything queued to persist, in one group.
+                    let mut group = vec![(batch, at)];
+                    let mut rest = VecDeque::with_capacity(queue.len());
+                    for (action, at) in queue.drain(..) {
+                        match action {
+                            Action::Persist(b) => group.push((b, at)),
+                            other => rest.push_back((other, at)),
+                        }
+                    }
+                    queue = rest;
+                    self.persist_group(group).await;
+                }
+                other => self.run_action(other).await,
+            }
         }
     }
 
-    /// Executes actions in order. Consecutive persists are written in one
-    /// transaction (group commit) before the acks that follow them.
-    async fn execute(&mut self, actions: Vec<Action>) {
-        let mut blocked = self.shared.storage_failed();
-        let mut actions = actions.into_iter().peekable();
-        while let Some(action) = actions.next() {
-            match action {
-                Action::Persist(batch) => {
-                    if batch.author == self.shared.me && self.sealed_at.len() < MAX_SEALED_TRACKED {
-                        self.sealed_at.insert(batch.seq, self.clock.now_ms());
-                    }
-                    let mut group = vec![batch];
-                    while let Some(Action::Persist(_)) = actions.peek() {
-                        if let Some(Action::Persist(b)) = actions.next() {
-                            if b.author == self.shared.me
-                                && self.sealed_at.len() < MAX_SEALED_TRACKED
-                            {
-                                self.sealed_at.insert(b.seq, self.clock.now_ms());
-                            }
-                            group.push(b);
-                        }
-                    }
-                    if !blocked {
-                        if let Err(e) = self.persist(group).await {
-                            tracing::error!(
-                                "cannot store batches: {e}; this node stops acknowledging"
-                            );
-                            self.shared.mark_storage_failed();
-                            blocked = true;
-                        }
+    async fn enqueue(&mut self, queue: &mut VecDeque<(Action, u64)>, item: Work) {
+        match item {
+            Work::Actions(actions, at) => queue.extend(actions.into_iter().map(|a| (a, at))),
+            Work::SkipPruned(height) => {
+                // In order with the deliveries queued before it.
+                while let Some((action, at)) = queue.pop_front() {
+                    match action {
+                        Action::Persist(batch) => self.persist_group(vec![(batch, at)]).await,
+                        other => self.run_action(other).await,
                     }
                 }
-                Action::Send { to, message } => {
-                    if !blocked || !matches!(message, Message::Ack(_)) {
-                        self.send(to, &message);
-                    }
-                }
-                Action::Broadcast(message) => self.broadcast(&message),
-                Action::ScheduleTimer { timer, at_ms } => self.timers.schedule(at_ms, timer),
-                Action::FetchBatch { digest, from } => match self.stored_batch(&digest) {
-                    Some(batch) => self.local.push_back(Event::Message {
-                        from,
-                        message: Message::BatchResponse(batch),
-                    }),
-                    None => self.send(from, &Message::BatchRequest { digest }),
-                },
-                Action::ServeFromStore { digest, to } => {
-                    if let Some(batch) = self.stored_batch(&digest) {
-                        self.send(to, &Message::BatchResponse(batch));
-                    }
-                }
-                Action::Deliver { height, batches } => {
-                    self.record_delivery(&batches);
-                    if let Err(e) = self.output.deliver(height, batches) {
-                        tracing::error!(height, "cannot deliver block: {e}");
-                    }
-                    self.maybe_prune(height).await;
-                }
-                Action::Misbehaviour { peer, reason } => {
-                    self.shared
-                        .misbehaviour
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::debug!(peer, %reason, "mempool misbehaviour");
+                if let Err(e) = self.output.skip_pruned(height) {
+                    tracing::warn!(height, "cannot skip a pruned height: {e}");
                 }
             }
         }
     }
 
+    async fn persist_group(&mut self, group: Vec<(Batch, u64)>) {
+        let me = self.shared.me;
+        let mut own = Vec::new();
+        for (batch, sealed) in &group {
+            if batch.author == me {
+                own.push(batch.digest());
+                if self.sealed_at.len() < MAX_SEALED_TRACKED {
+                    self.sealed_at.insert(batch.seq, *sealed);
+                }
+            }
+        }
+        if !self.shared.storage_failed() {
+            let batches = group.into_iter().map(|(b, _)| b).collect();
+            if let Err(e) = self.persist(batches).await {
+                tracing::error!("cannot store batches: {e}; this node stops acknowledging");
+                self.shared.mark_storage_failed();
+            }
+        }
+        if !own.is_empty() {
+            let mut undurable = self.undurable.lock();
+            for digest in &own {
+                undurable.remove(digest);
+            }
+            drop(undurable);
+            self.wake.notify_one();
+        }
+    }
+
+    async fn run_action(&mut self, action: Action) {
+        let blocked = self.shared.storage_failed();
+        match action {
+            Action::Persist(batch) => self.persist_group(vec![(batch, 0)]).await,
+            Action::Send { to, message } => {
+                if !blocked || !matches!(message, Message::Ack(_)) {
+                    self.send(to, &message);
+                }
+            }
+            Action::Broadcast(message) => self.broadcast(&message),
+            Action::ScheduleTimer { .. } => {} // taken by the actor
+            Action::FetchBatch { digest, from } => match self.stored_batch(&digest) {
+                Some(batch) => {
+                    // If the actor is busy the fetch is retried later.
+                    let _ = self.feedback.try_send(MempoolInput::Message {
+                        from,
+                        message: Message::BatchResponse(batch),
+                    });
+                }
+                None => self.send(from, &Message::BatchRequest { digest }),
+            },
+            Action::ServeFromStore { digest, to } => {
+                if let Some(batch) = self.stored_batch(&digest) {
+                    self.send(to, &Message::BatchResponse(batch));
+                }
+            }
+            Action::Deliver { height, batches } => {
+                self.record_delivery(&batches);
+                if let Err(e) = self.output.deliver(height, batches) {
+                    tracing::error!(height, "cannot deliver block: {e}");
+                }
+                self.maybe_prune(height).await;
+            }
+            Action::Misbehaviour { peer, reason } => {
+                self.shared
+                    .misbehaviour
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(peer, %reason, "mempool misbehaviour");
+            }
+        }
+    }
     /// Once more than `retention_heights + PRUNE_CHUNK` heights are
     /// delivered beyond the pruning mark, prunes a chunk.
     async fn maybe_prune(&mut self, delivered: u64) {

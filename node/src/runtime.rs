@@ -118,6 +118,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         shared.clone(),
         clock,
         mempool_rx,
+        mempool_tx.clone(),
         config.storage.retention_heights,
         verified,
     );
