@@ -131,7 +131,7 @@ impl MempoolActor {
             network,
             output,
             shared: shared.clone(),
-            clock: clock.clone(),
+            clock,
             retention_heights,
             pruned_below,
             sealed_at: std::collections::HashMap::new(),
