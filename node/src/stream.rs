@@ -1,9 +1,10 @@
 //! `GET /v1/stream?from=H&namespace=N`: committed blocks over WebSocket.
 //!
-//! Blocks are read from storage in height order and sent as binary bincode
-//! `OutputBlock` frames, so a subscriber is never skipped: a slow one is
-//! paced by the socket's back-pressure, and one that falls behind the live
-//! broadcast simply reads on from storage. A height already pruned ends the
+//! Blocks are sent in height order as binary bincode `OutputBlock` frames,
+//! so a subscriber is never skipped: a follower at the tip takes each block
+//! from the live broadcast as it is delivered; a slow one is paced by the
+//! socket's back-pressure, and one that falls behind the broadcast (or
+//! starts in the past) reads on from storage. A height already pruned ends the
 //! stream with a text frame `{"error":{"code":"pruned","resume_from":H}}`.
 
 use std::sync::Arc;
@@ -37,6 +38,10 @@ pub async fn stream(
 async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Option<u64>) {
     let mut wake = state.shared.subscribe();
     let mut next = from;
+    let send = |block: &OutputBlock| match namespace {
+        Some(ns) => ordo_types::codec::encode_local(&filter(block.clone(), ns)).ok(),
+        None => ordo_types::codec::encode_local(block).ok(),
+    };
     loop {
         while next <= state.shared.delivered() {
             let storage: Arc<Storage> = state.storage.clone();
@@ -57,11 +62,7 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
                     return;
                 }
             };
-            let block = match namespace {
-                Some(ns) => filter(block, ns),
-                None => block,
-            };
-            let Ok(bytes) = ordo_types::codec::encode_local(&block) else {
+            let Some(bytes) = send(&block) else {
                 return;
             };
             if socket.send(Message::Binary(bytes.into())).await.is_err() {
@@ -71,6 +72,16 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
         }
         tokio::select! {
             woke = wake.recv() => match woke {
+                // The next block, live: no storage read.
+                Ok(block) if block.height() == next => {
+                    let Some(bytes) = send(&block) else {
+                        return;
+                    };
+                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                    next += 1;
+                }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             },

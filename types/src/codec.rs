@@ -24,10 +24,26 @@ fn local_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_LOCAL_BYTES>()
 }
 
+/// Encodes into a buffer of exactly the encoded size: one sizing pass, then
+/// one write, instead of growing a `Vec` by doubling (for a batch of
+/// hundreds of KiB: a dozen reallocations, copies and fresh pages).
+fn encode_exact<T: Serialize + ?Sized, C: bincode::config::Config>(
+    value: &T,
+    config: C,
+) -> Result<Vec<u8>> {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(value, &mut size, config)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(size.bytes_written);
+    bincode::serde::encode_into_std_write(value, &mut bytes, config)
+        .map_err(|e| Error::Encode(e.to_string()))?;
+    Ok(bytes)
+}
+
 /// Encodes a value the node produced itself (a stored or served block), up
 /// to [`MAX_LOCAL_BYTES`].
 pub fn encode_local<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    bincode::serde::encode_to_vec(value, local_config()).map_err(|e| Error::Encode(e.to_string()))
+    encode_exact(value, local_config())
 }
 
 /// Decodes exactly one `T` of at most [`MAX_LOCAL_BYTES`]: for blocks read
@@ -51,8 +67,7 @@ pub fn decode_local<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
 
 /// Encodes `value`. Fails only if it exceeds [`MAX_MESSAGE_BYTES`].
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
-    let bytes =
-        bincode::serde::encode_to_vec(value, config()).map_err(|e| Error::Encode(e.to_string()))?;
+    let bytes = encode_exact(value, config())?;
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(Error::Encode(format!(
             "{} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit",
