@@ -48,6 +48,7 @@ mod message;
 mod pending;
 mod sync;
 mod transaction;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

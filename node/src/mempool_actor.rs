@@ -36,6 +36,12 @@ pub enum MempoolInput {
         from: NodeIndex,
         message: Message,
     },
+    /// A message off the wire; for a batch, also its encoding as received.
+    Received {
+        from: NodeIndex,
+        message: Message,
+        raw_batch: Option<Bytes>,
+    },
     /// Consensus committed (and stored) block `height` with these certificates.
     Committed {
         height: u64,
@@ -73,17 +79,25 @@ pub struct MempoolActor {
     /// Own batches handed to the executor and not yet durable.
     undurable: Arc<parking_lot::Mutex<HashSet<Digest>>>,
     work: mpsc::Sender<Work>,
+    /// Received batches' encodings by digest, until persisted.
+    raw_batches: RawBatches,
     executor: Option<Executor>,
     work_rx: Option<mpsc::Receiver<Work>>,
 }
 
 /// What the actor hands the executor, in order.
+type RawBatches = Arc<parking_lot::Mutex<ordo_types::DigestMap<Bytes>>>;
+
 enum Work {
     /// The core's actions, with the time they were produced.
     Actions(Vec<Action>, u64),
     /// Block `height` was synced without batches: deliver it without output.
     SkipPruned(u64),
 }
+
+/// Received batch encodings kept for storing: more than this means batches
+/// were received and not persisted (refused, repeated); start over.
+const MAX_RAW_BATCHES: usize = 4_096;
 
 /// Work items queued between the actor and the executor.
 const WORK_QUEUE: usize = 1_024;
@@ -102,6 +116,7 @@ struct Executor {
     /// Events for the core (a batch found in storage), back to the actor.
     feedback: mpsc::Sender<MempoolInput>,
     undurable: Arc<parking_lot::Mutex<HashSet<Digest>>>,
+    raw_batches: RawBatches,
     /// Wakes the actor when own batches became durable.
     wake: Arc<Notify>,
 }
@@ -126,6 +141,7 @@ impl MempoolActor {
         let pruned_below = storage.pruned_below().unwrap_or(0);
         let undurable = Arc::new(parking_lot::Mutex::new(HashSet::new()));
         let (work, work_rx) = mpsc::channel(WORK_QUEUE);
+        let raw_batches = RawBatches::default();
         let executor = Executor {
             storage,
             network,
@@ -137,6 +153,7 @@ impl MempoolActor {
             sealed_at: std::collections::HashMap::new(),
             feedback,
             undurable: undurable.clone(),
+            raw_batches: raw_batches.clone(),
             wake: intake_ready.clone(),
         };
         MempoolActor {
@@ -152,6 +169,7 @@ impl MempoolActor {
             forwarded: HashSet::new(),
             undurable,
             work,
+            raw_batches,
             executor: Some(executor),
             work_rx: Some(work_rx),
         }
@@ -191,6 +209,25 @@ impl MempoolActor {
     async fn on_input(&mut self, input: MempoolInput) {
         match input {
             MempoolInput::Message { from, message } => {
+                self.handle(Event::Message { from, message }).await
+            }
+            MempoolInput::Received {
+                from,
+                message,
+                raw_batch,
+            } => {
+                if let (Some(raw), Message::Batch(batch) | Message::BatchResponse(batch)) =
+                    (raw_batch, &message)
+                {
+                    // Computed here, the transaction digests are cached for
+                    // the core; the raw bytes are stored as they are if the
+                    // core persists this batch.
+                    let mut raws = self.raw_batches.lock();
+                    if raws.len() >= MAX_RAW_BATCHES {
+                        raws.clear();
+                    }
+                    raws.insert(batch.digest(), raw);
+                }
                 self.handle(Event::Message { from, message }).await
             }
             MempoolInput::Committed { height, certs } => {
@@ -459,17 +496,23 @@ impl Executor {
     async fn persist(&self, batches: Vec<Batch>) -> crate::Result<()> {
         let storage = self.storage.clone();
         let me = self.shared.me;
+        let raw_batches = self.raw_batches.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut own = Vec::new();
-            let mut encoded = Vec::with_capacity(batches.len());
+            let mut encoded: Vec<(Digest, Bytes)> = Vec::with_capacity(batches.len());
             for batch in &batches {
                 let digest = batch.digest();
                 if batch.author == me {
                     own.push((digest, batch.seq));
                 }
-                encoded.push((digest, encode(batch)?));
+                // As received if it came off the wire, else encoded here.
+                let bytes = match raw_batches.lock().remove(&digest) {
+                    Some(raw) => raw,
+                    None => Bytes::from(encode(batch)?),
+                };
+                encoded.push((digest, bytes));
             }
-            storage.save_batches_and_own(encoded.iter().map(|(d, b)| (*d, b.as_slice())), &own)
+            storage.save_batches_and_own(encoded.iter().map(|(d, b)| (*d, b.as_ref())), &own)
         })
         .await;
         result.map_err(|e| crate::Error::Storage(e.to_string()))?

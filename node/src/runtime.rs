@@ -218,9 +218,14 @@ async fn dispatch(
                     .is_ok(),
                 Err(e) => bad_frame(&shared, from, e),
             },
-            Class::Batches => match decode(&frame.bytes) {
-                Ok(message) => mempool
-                    .send(MempoolInput::Message { from, message })
+            // Batches without copying their transactions.
+            Class::Batches => match ordo_mempool::wire::decode_message(&frame.bytes) {
+                Ok(decoded) => mempool
+                    .send(MempoolInput::Received {
+                        from,
+                        message: decoded.message,
+                        raw_batch: decoded.raw_batch,
+                    })
                     .await
                     .is_ok(),
                 Err(e) => bad_frame(&shared, from, e),
