@@ -316,6 +316,45 @@ impl BatchLog {
     }
 }
 
+/// Writes `bytes` as the whole content of a new file at `path` and syncs
+/// it, bypassing the page cache where the file system allows (`scratch` is
+/// a reusable buffer); for files written once and rarely read back.
+pub fn write_file_direct(path: &Path, bytes: &[u8], scratch: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |flags: i32| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    match open(libc::O_DIRECT) {
+        Ok(file) => {
+            let padded = align_up(bytes.len() as u64) as usize;
+            if scratch.len() < padded + ALIGN {
+                scratch.resize(padded + ALIGN, 0);
+            }
+            let start = scratch.as_ptr().align_offset(ALIGN);
+            let block = &mut scratch[start..start + padded];
+            block[..bytes.len()].copy_from_slice(bytes);
+            block[bytes.len()..].fill(0);
+            file.write_all_at(block, 0)?;
+            file.set_len(bytes.len() as u64)?;
+            file.sync_data()?;
+            if scratch.len() > 8 * 1024 * 1024 {
+                *scratch = Vec::new();
+            }
+            Ok(())
+        }
+        Err(_) => {
+            let file = open(0)?;
+            file.write_all_at(bytes, 0)?;
+            file.sync_data()
+        }
+    }
+}
+
 fn align_up(n: u64) -> u64 {
     n.div_ceil(ALIGN as u64) * ALIGN as u64
 }
@@ -364,6 +403,22 @@ mod tests {
         log.delete(1).unwrap(); // the active segment stays
         assert_eq!(log.read(later[0]).unwrap(), b"after rotation");
         assert_eq!(BatchLog::list(dir.path()).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn whole_files_written_direct_have_exact_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut scratch = Vec::new();
+        for len in [0usize, 1, 4095, 4096, 4097, 100_000] {
+            let path = dir.path().join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            write_file_direct(&path, &bytes, &mut scratch).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+        // Overwriting a longer file leaves only the new bytes.
+        let path = dir.path().join("f100000");
+        write_file_direct(&path, b"short", &mut scratch).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"short");
     }
 
     #[test]

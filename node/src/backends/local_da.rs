@@ -5,7 +5,6 @@
 //! published file is always whole; publishing the same height again
 //! rewrites the same bytes (idempotent).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use ordo_types::Digest;
@@ -19,13 +18,18 @@ const SHARD: u64 = 10_000;
 
 pub struct LocalDa {
     root: PathBuf,
+    /// The aligned write buffer, reused.
+    scratch: parking_lot::Mutex<Vec<u8>>,
 }
 
 impl LocalDa {
     /// The folder is created on the first publish (so a node whose DA
     /// folder cannot be written still starts; the backend reports it).
     pub fn new(root: PathBuf) -> Self {
-        LocalDa { root }
+        LocalDa {
+            root,
+            scratch: parking_lot::Mutex::new(Vec::new()),
+        }
     }
 
     /// The location of `height`, relative to the root.
@@ -53,12 +57,10 @@ impl DataAvailability for LocalDa {
             .ok_or_else(|| Error::Backend("local DA: path without a folder".into()))?;
         std::fs::create_dir_all(dir).map_err(|e| io_error("create", dir, e))?;
         let tmp = path.with_extension("tmp");
-        {
-            let mut file = std::fs::File::create(&tmp).map_err(|e| io_error("create", &tmp, e))?;
-            file.write_all(&bytes)
-                .map_err(|e| io_error("write", &tmp, e))?;
-            file.sync_data().map_err(|e| io_error("sync", &tmp, e))?;
-        }
+        // Written past the page cache (O_DIRECT where possible): a block
+        // file is read back only by a fetch.
+        crate::batch_log::write_file_direct(&tmp, &bytes, &mut self.scratch.lock())
+            .map_err(|e| io_error("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| io_error("rename", &path, e))?;
         Ok(Receipt {
             height,
