@@ -163,7 +163,7 @@ fn n4_full_intake_answers_busy_and_keeps_serving() {
         *config = config.replace("batch_bytes = 524288", "batch_bytes = 1024");
         *config = config.replace("max_tx_bytes = 131072", "max_tx_bytes = 1024");
         *config = config.replace("max_inflight_batches = 16", "max_inflight_batches = 1");
-        *config = config.replace("max_count = 100000", "max_count = 3");
+        *config = config.replace("max_count = 32768", "max_count = 3");
     });
     for i in 1..4 {
         cluster.kill(i);

@@ -19,6 +19,11 @@ pub struct Config {
     /// Own batches awaiting a certificate before [`crate::Mempool::accepts_transactions`]
     /// says no (back-pressure onto the intake).
     pub max_inflight_batches: usize,
+    /// Own certified batches not yet committed before
+    /// [`crate::Mempool::accepts_transactions`] says no: when consensus
+    /// cannot order them as fast as they are certified, the excess is
+    /// refused at the API instead of queueing here.
+    pub max_uncommitted_batches: usize,
     /// Batches (and their seq numbers) remembered per peer author.
     pub max_batches_per_author: usize,
     /// Uncommitted certificates queued per author.
@@ -44,6 +49,7 @@ impl Default for Config {
             max_batch_txs: 10_000,
             max_tx_bytes: 128 * 1024,
             max_inflight_batches: 16,
+            max_uncommitted_batches: 32,
             max_batches_per_author: 2_000,
             max_pending_per_author: 1_000,
             committed_memory: 100_000,
@@ -63,6 +69,8 @@ impl Config {
             "max_batch_txs must be positive"
         } else if self.max_inflight_batches == 0 {
             "max_inflight_batches must be positive"
+        } else if self.max_uncommitted_batches == 0 {
+            "max_uncommitted_batches must be positive"
         } else if self.max_pending_per_author == 0 || self.max_batches_per_author == 0 {
             "per-author bounds must be positive"
         } else if self.retransmit_ms == 0 {

@@ -243,10 +243,12 @@ impl Mempool {
         self.store.get(digest)
     }
 
-    /// False while `max_inflight_batches` own batches await certificates:
-    /// the host should stop draining the intake (which then answers busy).
+    /// False while `max_inflight_batches` own batches await certificates,
+    /// or `max_uncommitted_batches` own certified ones await a block: the
+    /// host should stop draining the intake (which then answers busy).
     pub fn accepts_transactions(&self) -> bool {
         self.own.len() < self.config.max_inflight_batches
+            && self.pending.author_len(self.me) < self.config.max_uncommitted_batches
     }
 
     pub fn next_seq(&self) -> u64 {

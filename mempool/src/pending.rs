@@ -87,6 +87,11 @@ impl PendingCerts {
         self.queued.len()
     }
 
+    /// Certificates of `author` queued.
+    pub fn author_len(&self, author: NodeIndex) -> usize {
+        self.by_author.get(&author).map_or(0, VecDeque::len)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queued.is_empty()
     }

@@ -188,9 +188,20 @@ async fn submit_chunk(
         ));
     }
     let total = txs.len();
+    // Accepted payloads normally slice the request body. When the intake
+    // may take only part of the chunk, they are copied instead: else a few
+    // accepted transactions would each keep a whole refused body alive.
+    let copy = !state
+        .intake
+        .has_room_for(total, txs.iter().map(Bytes::len).sum());
     let (mut accepted, mut duplicates) = (0usize, 0usize);
     let mut first_refused = None;
     for (i, payload) in txs.into_iter().enumerate() {
+        let payload = if copy {
+            Bytes::copy_from_slice(&payload)
+        } else {
+            payload
+        };
         match state.intake.submit(Transaction::new(namespace, payload)) {
             Ok(Admission::Accepted(_)) => accepted += 1,
             Ok(Admission::Duplicate(_)) => duplicates += 1,

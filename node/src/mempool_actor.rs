@@ -100,7 +100,7 @@ enum Work {
 const MAX_RAW_BATCHES: usize = 4_096;
 
 /// Work items queued between the actor and the executor.
-const WORK_QUEUE: usize = 1_024;
+const WORK_QUEUE: usize = 32;
 
 /// Runs the core's actions in order; see the module doc.
 struct Executor {

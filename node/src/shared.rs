@@ -9,8 +9,10 @@ use tokio::sync::broadcast;
 use crate::output::OutputBlock;
 
 /// Blocks buffered for slow stream subscribers before they must resume
-/// from storage.
-const PUBLISH_BUFFER: usize = 1024;
+/// from storage. A broadcast channel keeps its last this-many blocks alive
+/// whatever the subscribers do, so this bounds memory: at 1 MiB blocks,
+/// 1,024 of them held a GiB per node.
+const PUBLISH_BUFFER: usize = 64;
 
 pub struct Shared {
     pub me: NodeIndex,

@@ -518,6 +518,33 @@ fn n1_certifies_alone() {
     assert_eq!(cert[0].verify(&committee), Ok(()));
 }
 
+/// Certified own batches that consensus has not committed yet stop the
+/// intake at `max_uncommitted_batches`; a commit opens it again.
+#[test]
+fn uncommitted_own_batches_stop_the_intake() {
+    let (committee, keys) = ordo_types::Committee::for_testing(1);
+    let config = crate::Config {
+        max_uncommitted_batches: 2,
+        ..config()
+    };
+    let mut node = crate::Mempool::new(0, keys[0].clone(), committee, config, 0).unwrap();
+    for i in 0..2 {
+        assert!(node.accepts_transactions(), "batch {i}");
+        node.handle(0, Event::Transactions(vec![tx(1, &"x".repeat(100))]));
+    }
+    assert_eq!(node.pending().len(), 2);
+    assert!(!node.accepts_transactions());
+    let first = node.payload(1, &HashSet::new());
+    node.handle(
+        1,
+        Event::Committed {
+            height: 1,
+            certs: first,
+        },
+    );
+    assert!(node.accepts_transactions());
+}
+
 mod fuzz {
     use proptest::prelude::*;
 
