@@ -81,6 +81,8 @@ pub struct MempoolActor {
     work: mpsc::Sender<Work>,
     /// Received batches' encodings by digest, until persisted.
     raw_batches: RawBatches,
+    /// Batches the last handled event persisted.
+    persisting: ordo_types::DigestSet,
     executor: Option<Executor>,
     work_rx: Option<mpsc::Receiver<Work>>,
 }
@@ -95,9 +97,9 @@ enum Work {
     SkipPruned(u64),
 }
 
-/// Received batch encodings kept for storing: more than this means batches
-/// were received and not persisted (refused, repeated); start over.
-const MAX_RAW_BATCHES: usize = 4_096;
+/// Received batch encodings kept until the executor stores them (a bound
+/// that only a stalled executor reaches; then they are encoded again).
+const MAX_RAW_BATCHES: usize = 256;
 
 /// Work items queued between the actor and the executor.
 const WORK_QUEUE: usize = 32;
@@ -170,6 +172,7 @@ impl MempoolActor {
             undurable,
             work,
             raw_batches,
+            persisting: Default::default(),
             executor: Some(executor),
             work_rx: Some(work_rx),
         }
@@ -216,19 +219,27 @@ impl MempoolActor {
                 message,
                 raw_batch,
             } => {
+                let mut kept = None;
                 if let (Some(raw), Message::Batch(batch) | Message::BatchResponse(batch)) =
                     (raw_batch, &message)
                 {
                     // Computed here, the transaction digests are cached for
                     // the core; the raw bytes are stored as they are if the
                     // core persists this batch.
+                    let digest = batch.digest();
                     let mut raws = self.raw_batches.lock();
                     if raws.len() >= MAX_RAW_BATCHES {
                         raws.clear();
                     }
-                    raws.insert(batch.digest(), raw);
+                    raws.insert(digest, raw);
+                    kept = Some(digest);
                 }
-                self.handle(Event::Message { from, message }).await
+                self.persisting.clear();
+                self.handle(Event::Message { from, message }).await;
+                // Not persisted (a repeat, refused): do not keep its bytes.
+                if let Some(digest) = kept.filter(|d| !self.persisting.contains(d)) {
+                    self.raw_batches.lock().remove(&digest);
+                }
             }
             MempoolInput::Committed { height, certs } => {
                 for cert in &certs {
@@ -314,9 +325,11 @@ impl MempoolActor {
             let mut undurable = self.undurable.lock();
             for action in &actions {
                 if let Action::Persist(batch) = action {
+                    let digest = batch.digest();
                     if batch.author == self.shared.me {
-                        undurable.insert(batch.digest());
+                        undurable.insert(digest);
                     }
+                    self.persisting.insert(digest);
                 }
             }
         }
