@@ -715,6 +715,18 @@ mod tests {
         assert_eq!(recovery.high_qc, blocks[5].cert.qc);
     }
 
+    /// The output row of committed block `b` holding one batch.
+    fn output_of(b: &CommittedBlock, batch: &ordo_mempool::Batch) -> OutputBlock {
+        OutputBlock {
+            header: b.block.header.clone(),
+            cert: b.cert.clone(),
+            payload: b.block.payload.clone(),
+            inclusion: b.block.inclusion.clone(),
+            batches: vec![batch.clone()],
+            skipped: vec![],
+        }
+    }
+
     #[test]
     fn pruning_removes_old_batches_and_output_but_keeps_the_chain() {
         use ordo_mempool::{Batch, BatchCert, Transaction};
@@ -738,15 +750,7 @@ mod tests {
             let bytes = encode(batch).unwrap();
             s.save_batches([(batch.digest(), bytes.as_slice())])
                 .unwrap();
-            s.save_output(&OutputBlock {
-                header: b.block.header.clone(),
-                cert: b.cert.clone(),
-                payload: b.block.payload.clone(),
-                inclusion: b.block.inclusion.clone(),
-                batches: vec![batch.clone()],
-                skipped: vec![],
-            })
-            .unwrap();
+            s.save_output(&output_of(b, batch)).unwrap();
         }
         s.prune_below(3).unwrap();
         assert_eq!(s.pruned_below().unwrap(), 3);
@@ -797,15 +801,7 @@ mod tests {
         }
         s.save_commits(&blocks).unwrap();
         for (b, batch) in blocks.iter().zip(&batches) {
-            s.save_output(&OutputBlock {
-                header: b.block.header.clone(),
-                cert: b.cert.clone(),
-                payload: b.block.payload.clone(),
-                inclusion: b.block.inclusion.clone(),
-                batches: vec![batch.clone()],
-                skipped: vec![],
-            })
-            .unwrap();
+            s.save_output(&output_of(b, batch)).unwrap();
         }
         let segments = || BatchLog::list(&dir.path().join("batches")).unwrap();
         assert_eq!(segments(), vec![0, 1, 2, 3, 4]);
