@@ -159,6 +159,25 @@ pub(super) async fn wait_healthy(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Load is offered once every node talks to every other and the chain
+    // moves, so start-up (connections, the first views) is not measured
+    // as latency. A cluster that does not get there soon runs anyway.
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    for api in apis {
+        let mut client = HttpClient::new(*api);
+        while Instant::now() < ready_by {
+            let status: serde_json::Value = match client.request("GET", "/v1/status", b"").await {
+                Ok((200, body)) => serde_json::from_slice(&body).unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            };
+            let peers = status["peers_connected"].as_u64().unwrap_or(0);
+            let height = status["committed_height"].as_u64().unwrap_or(0);
+            if peers + 1 >= apis.len() as u64 && height >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     Ok(())
 }
 
