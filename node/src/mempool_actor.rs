@@ -81,7 +81,7 @@ pub struct MempoolActor {
     work: mpsc::Sender<Work>,
     /// Received batches' encodings by digest, until persisted.
     raw_batches: RawBatches,
-    /// Batches the last handled event persisted.
+    /// Batches the last handled event persisted (cleared per event).
     persisting: ordo_types::DigestSet,
     executor: Option<Executor>,
     work_rx: Option<mpsc::Receiver<Work>>,
@@ -234,7 +234,6 @@ impl MempoolActor {
                     raws.insert(digest, raw);
                     kept = Some(digest);
                 }
-                self.persisting.clear();
                 self.handle(Event::Message { from, message }).await;
                 // Not persisted (a repeat, refused): do not keep its bytes.
                 if let Some(digest) = kept.filter(|d| !self.persisting.contains(d)) {
@@ -302,6 +301,7 @@ impl MempoolActor {
     }
 
     async fn handle(&mut self, event: Event) {
+        self.persisting.clear();
         let actions = self.core.handle(self.clock.now_ms(), event);
         self.execute(actions).await;
     }
