@@ -99,9 +99,7 @@ fuzz_target!(|data: &[u8]| {
             // A raw frame, decoded as a peer's would be; an undecodable one
             // lets the next timer fire instead.
             0 | 1 => {
-                let len = usize::from(u16::from_le_bytes([a, b]));
-                let frame = input.bytes(len);
-                let from = input.byte().unwrap_or(0);
+                let (frame, from) = input.frame(a, b);
                 if let Ok(message) = decode::<Message>(frame) {
                     run.message(from, message);
                 } else if let Some(timer) = run.timers.pop() {

@@ -111,9 +111,7 @@ fuzz_target!(|data: &[u8]| {
         match op % 10 {
             // A raw frame, decoded as a peer's would be.
             0 | 1 => {
-                let len = usize::from(u16::from_le_bytes([a, b]));
-                let frame = input.bytes(len);
-                let from = input.byte().unwrap_or(0);
+                let (frame, from) = input.frame(a, b);
                 if let Ok(message) = decode::<Message>(frame) {
                     run.message(from, message);
                 }

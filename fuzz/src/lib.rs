@@ -35,4 +35,11 @@ impl<'a> Input<'a> {
         self.0 = b;
         a
     }
+
+    /// A raw peer frame whose length is the little-endian `[a, b]`, and the
+    /// byte naming its sender.
+    pub fn frame(&mut self, a: u8, b: u8) -> (&'a [u8], u8) {
+        let frame = self.bytes(usize::from(u16::from_le_bytes([a, b])));
+        (frame, self.byte().unwrap_or(0))
+    }
 }
