@@ -108,7 +108,7 @@ impl Intake {
     }
 
     /// Offers a transaction. The digest is computed before the lock is taken.
-    pub fn submit(&self, tx: Transaction) -> Result<Admission> {
+    pub fn submit(&self, mut tx: Transaction) -> Result<Admission> {
         let size = tx.size();
         if size > self.config.max_tx_bytes {
             return Err(Error::TxTooLarge {
@@ -131,6 +131,7 @@ impl Intake {
         }
         let queue = state.queues.entry(namespace).or_default();
         let was_empty = queue.is_empty();
+        tx.mark_accepted();
         queue.push_back((digest, tx));
         if was_empty {
             state.turns.push_back(namespace);

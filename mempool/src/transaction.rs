@@ -18,6 +18,32 @@ pub struct Transaction {
     pub payload: Bytes,
     #[serde(skip)]
     digest: DigestCell,
+    /// When this node's intake accepted it (not on the wire, not in
+    /// equality): for the accept → commit latency.
+    #[serde(skip)]
+    accepted: AcceptedAt,
+}
+
+/// An intake timestamp that takes no part in equality, hashing or the wire.
+#[derive(Clone, Copy, Default)]
+struct AcceptedAt(Option<std::time::Instant>);
+
+impl PartialEq for AcceptedAt {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AcceptedAt {}
+
+impl std::hash::Hash for AcceptedAt {
+    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
+}
+
+impl std::fmt::Debug for AcceptedAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 /// A lazily computed digest that takes no part in equality, hashing or the
@@ -49,7 +75,18 @@ impl Transaction {
             namespace,
             payload: payload.into(),
             digest: DigestCell::default(),
+            accepted: AcceptedAt::default(),
         }
+    }
+
+    /// Notes that this node's intake accepted the transaction now.
+    pub fn mark_accepted(&mut self) {
+        self.accepted = AcceptedAt(Some(std::time::Instant::now()));
+    }
+
+    /// When this node's intake accepted it, if it did.
+    pub fn accepted_at(&self) -> Option<std::time::Instant> {
+        self.accepted.0
     }
 
     /// Names the transaction: blake3 over the namespace and payload, in the

@@ -497,7 +497,13 @@ impl Executor {
             .delivered_batches
             .fetch_add(batches.len() as u64, Relaxed);
         let now = self.clock.now_ms();
+        let instant = std::time::Instant::now();
         for batch in batches.iter().filter(|b| b.author == self.shared.me) {
+            for accepted in batch.txs.iter().filter_map(|tx| tx.accepted_at()) {
+                self.shared
+                    .accept_to_commit
+                    .observe(instant.duration_since(accepted).as_secs_f64());
+            }
             if let Some(sealed) = self.sealed_at.remove(&batch.seq) {
                 self.shared
                     .commit_latency

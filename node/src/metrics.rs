@@ -89,6 +89,11 @@ pub fn render(state: &ApiState) -> String {
         s.commit_latency.clone(),
     );
     r.register(
+        "accept_to_commit_seconds",
+        "From this node's intake accepting a transaction to this node delivering it",
+        s.accept_to_commit.clone(),
+    );
+    r.register(
         "consensus_latency_seconds",
         "From voting for a block (its proposal accepted) to committing it",
         s.consensus_latency.clone(),

@@ -201,6 +201,7 @@ async fn measure(
     let mut sampled_before_window = 0usize;
     let mut timeouts_before_window = None;
     let mut consensus_before_window = Vec::new();
+    let mut accept_before_window = Vec::new();
     while Instant::now() < window_end {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if Instant::now() < window_start {
@@ -208,6 +209,7 @@ async fn measure(
         } else if timeouts_before_window.is_none() {
             timeouts_before_window = Some(total_timeouts(apis).await);
             consensus_before_window = histogram(apis[0], CONSENSUS_LATENCY).await;
+            accept_before_window = histogram_all(apis, ACCEPT_TO_COMMIT).await;
         }
         eprintln!(
             "  t={:>3}s height {:>6} refused {:>8}",
@@ -234,6 +236,8 @@ async fn measure(
         &consensus_at_end,
         &[0.5, 0.9, 0.99],
     );
+    let accept_at_end = histogram_all(apis, ACCEPT_TO_COMMIT).await;
+    let commit = bucket_percentiles(&accept_before_window, &accept_at_end, &[0.5, 0.9, 0.99]);
     let timeouts = total_timeouts(apis).await;
     let window_timeouts = timeouts - timeouts_before_window.unwrap_or(0).min(timeouts);
     let nodes: Vec<serde_json::Value> = pids.iter().enumerate().map(|(i, pid)| json!({"node": i, "cpu_s": cpu_seconds(*pid), "peak_rss_mib": peak_rss_mib(*pid)})).collect();
@@ -242,6 +246,7 @@ async fn measure(
         "held_tx_per_s": held.round(),
         "committed_mib_per_s": (held * args.tx_size as f64 / (1024.0 * 1024.0) * 100.0).round() / 100.0,
         "latency_ms": {"p50": p[0], "p90": p[1], "p99": p[2], "max": p[3], "measured_as": "client send -> block seen on node 0's verified stream", "samples": ledger.observed() - sampled_before_window},
+        "commit_latency_ms": {"p50": commit[0], "p90": commit[1], "p99": commit[2], "measured_as": "a node's API accepting a transaction -> that node committing (delivering) it, every node, inside the window (upper bound of the histogram bucket)"},
         "consensus_latency_ms": {"p50": consensus[0], "p90": consensus[1], "p99": consensus[2], "measured_as": "node 0: voting for a block -> committing it, inside the window (upper bound of the histogram bucket)"},
         "view_timeouts": window_timeouts,
         "view_timeouts_including_warmup": timeouts,
@@ -283,6 +288,21 @@ fn apply_overrides(text: &str, sets: &[String]) -> anyhow::Result<String> {
 }
 
 const CONSENSUS_LATENCY: &str = "ordo_consensus_latency_seconds_bucket";
+const ACCEPT_TO_COMMIT: &str = "ordo_accept_to_commit_seconds_bucket";
+
+/// Histogram `name` summed over every node (bucket by bucket).
+async fn histogram_all(apis: &[SocketAddr], name: &str) -> Vec<(f64, u64)> {
+    let mut sum: Vec<(f64, u64)> = Vec::new();
+    for api in apis {
+        for (le, count) in histogram(*api, name).await {
+            match sum.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, total)) => *total += count,
+                None => sum.push((le, count)),
+            }
+        }
+    }
+    sum
+}
 
 /// The cumulative buckets `(upper bound in seconds, count)` of histogram
 /// `name` on one node's `/metrics`; empty if it cannot be read.
@@ -358,8 +378,13 @@ fn print_table(r: &serde_json::Value) {
             .as_f64()
             .map_or("-".into(), |v| format!("≤{v} ms"))
     };
-    println!("offered {:>8} tx/s | held {:>8} tx/s ({} MiB/s) | p50 {:>7} p90 {:>7} p99 {:>7} max {:>7} | consensus p50 {} p99 {} | timeouts {} | refused {}",
-        r["offered_tx_per_s"], r["held_tx_per_s"], r["committed_mib_per_s"], ms("p50"), ms("p90"), ms("p99"), ms("max"), consensus("p50"), consensus("p99"), r["view_timeouts"], r["refused"]);
+    let commit = |k: &str| {
+        r["commit_latency_ms"][k]
+            .as_f64()
+            .map_or("-".into(), |v| format!("≤{v} ms"))
+    };
+    println!("offered {:>8} tx/s | held {:>8} tx/s ({} MiB/s) | p50 {:>7} p90 {:>7} p99 {:>7} max {:>7} | commit p50 {} p99 {} | consensus p50 {} p99 {} | timeouts {} | refused {}",
+        r["offered_tx_per_s"], r["held_tx_per_s"], r["committed_mib_per_s"], ms("p50"), ms("p90"), ms("p99"), ms("max"), commit("p50"), commit("p99"), consensus("p50"), consensus("p99"), r["view_timeouts"], r["refused"]);
 }
 
 /// utime + stime of a process, in seconds (Linux; 0 elsewhere).
