@@ -49,7 +49,7 @@ impl Default for Config {
             max_batch_txs: 10_000,
             max_tx_bytes: 128 * 1024,
             max_inflight_batches: 16,
-            max_uncommitted_batches: 32,
+            max_uncommitted_batches: 256,
             max_batches_per_author: 2_000,
             max_pending_per_author: 1_000,
             committed_memory: 100_000,
