@@ -16,54 +16,32 @@ use serde::{Deserialize, Serialize};
 pub struct Transaction {
     pub namespace: u64,
     pub payload: Bytes,
+    /// Computed on first use, then kept.
     #[serde(skip)]
-    digest: DigestCell,
-    /// When this node's intake accepted it (not on the wire, not in
-    /// equality): for the accept → commit latency.
+    digest: Local<OnceLock<Digest>>,
+    /// When this node's intake accepted it: for the accept → commit latency.
     #[serde(skip)]
-    accepted: AcceptedAt,
+    accepted: Local<Option<std::time::Instant>>,
 }
 
-/// An intake timestamp that takes no part in equality, hashing or the wire.
-#[derive(Clone, Copy, Default)]
-struct AcceptedAt(Option<std::time::Instant>);
-
-impl PartialEq for AcceptedAt {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for AcceptedAt {}
-
-impl std::hash::Hash for AcceptedAt {
-    fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
-}
-
-impl std::fmt::Debug for AcceptedAt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("..")
-    }
-}
-
-/// A lazily computed digest that takes no part in equality, hashing or the
-/// wire format.
+/// Node-local state carried with a transaction that takes no part in
+/// equality, hashing, `Debug` or the wire format.
 #[derive(Clone, Default)]
-struct DigestCell(OnceLock<Digest>);
+struct Local<T>(T);
 
-impl PartialEq for DigestCell {
+impl<T> PartialEq for Local<T> {
     fn eq(&self, _: &Self) -> bool {
         true
     }
 }
 
-impl Eq for DigestCell {}
+impl<T> Eq for Local<T> {}
 
-impl std::hash::Hash for DigestCell {
+impl<T> std::hash::Hash for Local<T> {
     fn hash<H: std::hash::Hasher>(&self, _: &mut H) {}
 }
 
-impl std::fmt::Debug for DigestCell {
+impl<T> std::fmt::Debug for Local<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("..")
     }
@@ -74,14 +52,14 @@ impl Transaction {
         Transaction {
             namespace,
             payload: payload.into(),
-            digest: DigestCell::default(),
-            accepted: AcceptedAt::default(),
+            digest: Local::default(),
+            accepted: Local::default(),
         }
     }
 
     /// Notes that this node's intake accepted the transaction now.
     pub fn mark_accepted(&mut self) {
-        self.accepted = AcceptedAt(Some(std::time::Instant::now()));
+        self.accepted = Local(Some(std::time::Instant::now()));
     }
 
     /// When this node's intake accepted it, if it did.
