@@ -112,7 +112,12 @@ impl BatchLog {
         dir.join(format!("{segment:08}.seg"))
     }
 
-    /// Segment numbers on disk, ascending.
+    /// This log's segment numbers on disk, ascending.
+    pub fn segments(&self) -> Result<Vec<u32>> {
+        Self::list(&self.dir)
+    }
+
+    /// Segment numbers on disk in `dir`, ascending.
     pub fn list(dir: &Path) -> Result<Vec<u32>> {
         let mut out = Vec::new();
         let entries = std::fs::read_dir(dir).map_err(|e| io_error("cannot list", dir, e))?;
@@ -194,11 +199,7 @@ impl BatchLog {
             total
         };
         let mut buffer = std::mem::take(&mut active.scratch);
-        if buffer.len() < padded + ALIGN {
-            buffer.resize(padded + ALIGN, 0);
-        }
-        let start = buffer.as_ptr().align_offset(ALIGN);
-        let block = &mut buffer[start..start + padded];
+        let block = aligned(&mut buffer, padded);
         block[total..].fill(0);
         let mut locations = Vec::with_capacity(bodies.len());
         let mut at = 0;
@@ -298,7 +299,7 @@ impl BatchLog {
 
     /// Bytes in all segments.
     pub fn size_bytes(&self) -> u64 {
-        Self::list(&self.dir)
+        self.segments()
             .unwrap_or_default()
             .iter()
             .filter_map(|s| std::fs::metadata(Self::path(&self.dir, *s)).ok())
@@ -332,11 +333,7 @@ pub fn write_file_direct(path: &Path, bytes: &[u8], scratch: &mut Vec<u8>) -> st
     match open(libc::O_DIRECT) {
         Ok(file) => {
             let padded = align_up(bytes.len() as u64) as usize;
-            if scratch.len() < padded + ALIGN {
-                scratch.resize(padded + ALIGN, 0);
-            }
-            let start = scratch.as_ptr().align_offset(ALIGN);
-            let block = &mut scratch[start..start + padded];
+            let block = aligned(scratch, padded);
             block[..bytes.len()].copy_from_slice(bytes);
             block[bytes.len()..].fill(0);
             file.write_all_at(block, 0)?;
@@ -353,6 +350,16 @@ pub fn write_file_direct(path: &Path, bytes: &[u8], scratch: &mut Vec<u8>) -> st
             file.sync_data()
         }
     }
+}
+
+/// `len` bytes of `buffer` starting at an `ALIGN` boundary (the buffer
+/// grows as needed and is reused; the contents are whatever was there).
+fn aligned(buffer: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if buffer.len() < len + ALIGN {
+        buffer.resize(len + ALIGN, 0);
+    }
+    let start = buffer.as_ptr().align_offset(ALIGN);
+    &mut buffer[start..start + len]
 }
 
 fn align_up(n: u64) -> u64 {

@@ -465,7 +465,7 @@ impl Storage {
     /// left in old segments forward so those can go too.
     fn reclaim_segments(&self) -> Result<()> {
         let active = self.log.active_segment();
-        let on_disk = BatchLog::list(&self.log_dir())?;
+        let on_disk = self.log.segments()?;
         let (empty, sparse): (Vec<u32>, Vec<u32>) = {
             let live = self.live.lock();
             let count = |s: &u32| live.get(s).copied().unwrap_or(0);
@@ -517,12 +517,6 @@ impl Storage {
             tracing::debug!(segment, moved = moved.len(), "compacted batch segment");
         }
         Ok(())
-    }
-
-    fn log_dir(&self) -> std::path::PathBuf {
-        self.path
-            .parent()
-            .map_or_else(|| "batches".into(), |dir| dir.join("batches"))
     }
 
     /// Prunes heights below `below`: deletes their batches and output rows
