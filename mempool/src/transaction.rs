@@ -79,6 +79,27 @@ impl Transaction {
         })
     }
 
+    /// Computes the digests of many transactions at once (across SIMD
+    /// lanes: several times faster than one by one for short transactions)
+    /// and keeps them; those already known are left alone. Call it where
+    /// transactions arrive in bulk, before anything asks for a digest.
+    pub fn compute_digests(txs: &[Transaction]) {
+        let todo: Vec<&Transaction> = txs
+            .iter()
+            .filter(|tx| tx.digest.0.get().is_none())
+            .collect();
+        let items: Vec<(u64, &[u8])> = todo
+            .iter()
+            .map(|tx| (tx.namespace, &tx.payload[..]))
+            .collect();
+        for (tx, digest) in todo
+            .iter()
+            .zip(ordo_types::many::prefixed_u64("ordo-tx", &items))
+        {
+            let _ = tx.digest.0.set(digest);
+        }
+    }
+
     /// The size charged against every byte limit: the payload length.
     pub fn size(&self) -> usize {
         self.payload.len()
@@ -103,6 +124,20 @@ mod tests {
             ordo_types::codec::decode(&ordo_types::codec::encode(&a).unwrap()).unwrap();
         assert_eq!(back.digest(), d);
         assert_eq!(fresh.digest(), d);
+    }
+
+    #[test]
+    fn digests_computed_in_bulk_are_the_one_by_one_digests() {
+        let txs: Vec<Transaction> = (0..300u64)
+            .map(|i| Transaction::new(i % 3, vec![i as u8; (i as usize * 7) % 1500]))
+            .collect();
+        let known = txs[5].digest();
+        Transaction::compute_digests(&txs);
+        assert_eq!(txs[5].digest(), known);
+        for tx in &txs {
+            let fresh = Transaction::new(tx.namespace, tx.payload.clone());
+            assert_eq!(tx.digest(), fresh.digest());
+        }
     }
 
     #[test]

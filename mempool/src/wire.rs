@@ -72,6 +72,8 @@ pub fn decode_batch(bytes: &Bytes) -> ordo_types::Result<Batch> {
             len: bytes.len() - reader.at,
         });
     }
+    // Every receiver needs every digest (batch digest, dedupe): all at once.
+    Transaction::compute_digests(&txs);
     Ok(Batch { author, seq, txs })
 }
 

@@ -194,15 +194,19 @@ async fn submit_chunk(
     let copy = !state
         .intake
         .has_room_for(total, txs.iter().map(Bytes::len).sum());
+    let txs: Vec<Transaction> = txs
+        .into_iter()
+        .map(|payload| Transaction::new(namespace, payload))
+        .collect();
+    Transaction::compute_digests(&txs);
     let (mut accepted, mut duplicates) = (0usize, 0usize);
     let mut first_refused = None;
-    for (i, payload) in txs.into_iter().enumerate() {
-        let payload = if copy {
-            Bytes::copy_from_slice(&payload)
-        } else {
-            payload
-        };
-        match state.intake.submit(Transaction::new(namespace, payload)) {
+    for (i, mut tx) in txs.into_iter().enumerate() {
+        if copy {
+            // Same bytes, so the computed digest stays right.
+            tx.payload = Bytes::copy_from_slice(&tx.payload);
+        }
+        match state.intake.submit(tx) {
             Ok(Admission::Accepted(_)) => accepted += 1,
             Ok(Admission::Duplicate(_)) => duplicates += 1,
             Err(_) => {

@@ -15,6 +15,7 @@ pub mod crypto;
 pub mod digest;
 mod error;
 mod hex;
+pub mod many;
 
 pub use committee::{Committee, Member, NodeIndex};
 pub use crypto::{verify_batch, Keypair, PublicKey, Scheme, Signature};
