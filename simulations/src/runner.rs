@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::plot;
 use crate::report::{SeedReport, Summary};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Signatures};
 use crate::sim::{RunOptions, Sim};
 
 /// How to run a scenario's seeds.
@@ -40,24 +40,49 @@ impl RunConfig {
     }
 }
 
-/// The shell command that replays `seed` of `scenario`.
-pub fn reproduce_command(scenario: &Scenario, seed: u64) -> String {
+/// The shell command that replays `seed` of `scenario` run with `options`:
+/// every input of a run that the command line can set is in it (the file,
+/// the seed, the duration, which may have been overridden, and the
+/// signature scheme). What no command line can set (the test-only broken
+/// vote rule, or simulated signatures over an ed25519 file) is noted after
+/// the command.
+pub fn reproduce_command(scenario: &Scenario, seed: u64, options: &RunOptions) -> String {
     let path = scenario
         .path
-        .clone()
-        .unwrap_or_else(|| format!("<scenario {}>", scenario.name));
-    format!("cargo run --release -p ordo-sim -- replay {path} --seed {seed} --trace")
+        .as_deref()
+        .map_or_else(|| format!("<scenario {}>", scenario.name), shell_quote);
+    let mut command = format!(
+        "cargo run --release -p ordo-sim -- replay {path} --seed {seed} --duration-ms {}",
+        scenario.duration_ms
+    );
+    let scheme = options.signatures.unwrap_or(scenario.signatures);
+    if scheme == Signatures::Ed25519 && scenario.signatures != Signatures::Ed25519 {
+        command.push_str(" --ed25519");
+    }
+    command.push_str(" --trace");
+    if scheme == Signatures::Simulated && scenario.signatures != Signatures::Simulated {
+        command.push_str("  (with simulated signatures: not settable from the command line)");
+    }
+    if options.test_only_break_vote_rule {
+        command.push_str("  (with the test-only broken vote rule)");
+    }
+    command
+}
+
+/// `text` as one shell word.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Runs one seed.
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> SeedReport {
     let mut report = Sim::new(scenario, seed, options.clone()).run();
-    report.reproduce = reproduce_command(scenario, seed);
-    if options.test_only_break_vote_rule {
-        report
-            .reproduce
-            .push_str("  (with the test-only broken vote rule)");
-    }
+    report.reproduce = reproduce_command(scenario, seed, options);
     report
 }
 
@@ -75,7 +100,7 @@ pub fn replay(
     } else {
         sim.run()
     };
-    report.reproduce = reproduce_command(scenario, seed);
+    report.reproduce = reproduce_command(scenario, seed, options);
     report
 }
 
