@@ -159,6 +159,13 @@ fn write(path: &Path, contents: &str) -> Result<()> {
     })
 }
 
+fn chart(path: &Path, svg: std::result::Result<String, String>) -> Result<String> {
+    svg.map_err(|message| Error::Plot {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -193,9 +200,10 @@ pub fn write_outputs(summary: &Summary, dir: &Path, plot: bool) -> Result<()> {
             "{}: commit latency over time ({} seeds)",
             summary.scenario, summary.seeds
         );
+        let path = dir.join("latency-over-time.svg");
         write(
-            &dir.join("latency-over-time.svg"),
-            &plot::latency_over_time(&title, &samples),
+            &path,
+            &chart(&path, plot::latency_over_time(&title, &samples))?,
         )?;
         let latencies: Vec<f64> = samples.iter().map(|s| s.1).collect();
         let title = format!(
@@ -203,10 +211,8 @@ pub fn write_outputs(summary: &Summary, dir: &Path, plot: bool) -> Result<()> {
             summary.scenario,
             latencies.len()
         );
-        write(
-            &dir.join("latency-cdf.svg"),
-            &plot::latency_cdf(&title, &latencies),
-        )?;
+        let path = dir.join("latency-cdf.svg");
+        write(&path, &chart(&path, plot::latency_cdf(&title, &latencies))?)?;
     }
     Ok(())
 }
