@@ -19,12 +19,21 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Where a chart's legend goes: in the upper right over headroom above the
+/// data (lines that stay level), or in the lower right (a rising CDF).
+#[derive(Clone, Copy, Debug)]
+pub enum Legend {
+    UpperRight,
+    LowerRight,
+}
+
 /// A line chart with axes, a grid and a legend, as an SVG document. The y
 /// axis starts at 0; the x axis spans the points.
 pub fn line_chart(
     title: &str,
     x_label: &str,
     y_label: &str,
+    legend: Legend,
     series: &[Series<'_>],
 ) -> Result<String, String> {
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
@@ -39,7 +48,11 @@ pub fn line_chart(
     if x1 - x0 < 1e-9 {
         x1 = x0 + 1.0;
     }
-    let y1 = if y1 > 0.0 { y1 * 1.05 } else { 1.0 };
+    let (headroom, position) = match legend {
+        Legend::UpperRight => (1.3, SeriesLabelPosition::UpperRight),
+        Legend::LowerRight => (1.05, SeriesLabelPosition::LowerRight),
+    };
+    let y1 = if y1 > 0.0 { y1 * headroom } else { 1.0 };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -75,7 +88,7 @@ pub fn line_chart(
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(position)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .draw()
@@ -121,6 +134,7 @@ pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> Result<String, 
         title,
         "virtual time (s)",
         "commit latency (ms)",
+        Legend::UpperRight,
         &[
             Series {
                 name: "p50",
@@ -153,6 +167,7 @@ pub fn latency_cdf(title: &str, latencies: &[f64]) -> Result<String, String> {
         title,
         "commit latency (ms)",
         "fraction of items",
+        Legend::LowerRight,
         &[Series {
             name: "CDF",
             points,
