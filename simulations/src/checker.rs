@@ -16,8 +16,15 @@
 //!   (bogus high certificates must not move it).
 //!
 //! Liveness: after the liveness start, some honest node commits a new block
-//! at least every `liveness_bound_ms`; every accepted item is committed by
-//! the end of the run (exactly once, if required).
+//! at least every `liveness_bound_ms`, and within `liveness_bound_views`
+//! views (the highest honest view never runs more than that many views past
+//! the highest honest view at the last new commit); every accepted item is
+//! committed by the end of the run (exactly once, if required).
+//!
+//! Also counted, not checked (they show that a faulty node's misbehaviour
+//! really happened): two different proposals signed by one author in one
+//! view (`conflicting_proposals`, e.g. both Twins leading a view), and two
+//! different votes by one faulty node in one view (`faulty_double_votes`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -80,6 +87,7 @@ pub struct Checker {
     items_exactly_once: bool,
     liveness_after_us: u64,
     liveness_bound_us: u64,
+    liveness_bound_views: u64,
     view_bound: View,
     /// Canonical chain: digest and first commit time per height (index h-1).
     pub chain: Vec<(Digest, u64)>,
@@ -88,13 +96,22 @@ pub struct Checker {
     qc_views: HashMap<View, Digest>,
     valid_qcs: HashSet<(View, Digest)>,
     votes: HashMap<(NodeIndex, View), Digest>,
+    proposals: HashMap<(NodeIndex, View), Digest>,
     pub honest_double_votes: u64,
+    /// Per node: views in which it (a faulty node) sent two different votes.
+    pub faulty_double_votes: Vec<u64>,
+    /// Per node: views in which two different proposals it signed were sent.
+    pub conflicting_proposals: Vec<u64>,
     pub items: HashMap<ItemId, ItemState>,
     /// The highest view seen at an honest node so far.
     pub max_honest_view: View,
     pub duplicate_commits: u64,
     last_progress_us: u64,
     pub max_commit_gap_us: u64,
+    /// The highest honest view at the last new commit after the liveness
+    /// start (set at the first view seen after it).
+    progress_view: Option<View>,
+    pub max_commit_gap_views: u64,
     pub violation: Option<Violation>,
 }
 
@@ -112,18 +129,24 @@ impl Checker {
             items_exactly_once: scenario.checks.items_exactly_once,
             liveness_after_us,
             liveness_bound_us: scenario.checks.liveness_bound_ms * 1_000,
+            liveness_bound_views: scenario.checks.liveness_bound_views,
             view_bound: scenario.duration_ms + 10_000,
             chain: Vec::new(),
             node_height: vec![0; scenario.nodes],
             qc_views: HashMap::new(),
             valid_qcs: HashSet::new(),
             votes: HashMap::new(),
+            proposals: HashMap::new(),
             honest_double_votes: 0,
+            faulty_double_votes: vec![0; scenario.nodes],
+            conflicting_proposals: vec![0; scenario.nodes],
             items: HashMap::new(),
             max_honest_view: 0,
             duplicate_commits: 0,
             last_progress_us: liveness_after_us,
             max_commit_gap_us: 0,
+            progress_view: None,
+            max_commit_gap_views: 0,
             violation: None,
         }
     }
@@ -187,6 +210,7 @@ impl Checker {
             let gap = now_us - self.last_progress_us.min(now_us);
             self.max_commit_gap_us = self.max_commit_gap_us.max(gap);
             self.last_progress_us = now_us;
+            self.progress_view = Some(self.max_honest_view);
             if gap > self.liveness_bound_us {
                 self.fail(
                     ViolationKind::Liveness,
@@ -226,6 +250,19 @@ impl Checker {
         let honest = self.is_honest(from);
         match message {
             Message::Proposal(block) | Message::BlockResponse(block) => {
+                if matches!(message, Message::Proposal(_)) && block.author() == from {
+                    let digest = block.digest();
+                    match self.proposals.insert((from, block.view()), digest) {
+                        Some(previous) if previous != digest => {
+                            bump(&mut self.conflicting_proposals, from)
+                        }
+                        _ => {}
+                    }
+                    if self.proposals.len() > 200_000 {
+                        let floor = block.view().saturating_sub(10_000);
+                        self.proposals.retain(|(_, v), _| *v >= floor);
+                    }
+                }
                 self.check_qc(&block.parent_qc, honest, now_us);
                 if let Some(tc) = &block.tc {
                     self.check_tc(tc, honest, now_us);
@@ -234,6 +271,14 @@ impl Checker {
             Message::Qc(qc) => self.check_qc(qc, honest, now_us),
             Message::Tc(tc) => self.check_tc(tc, honest, now_us),
             Message::Timeout(t) => self.check_qc(&t.high_qc, honest, now_us),
+            Message::Vote(vote) if !honest && vote.author == from => {
+                match self.votes.insert((from, vote.view), vote.block) {
+                    Some(previous) if previous != vote.block => {
+                        bump(&mut self.faulty_double_votes, from)
+                    }
+                    _ => {}
+                }
+            }
             Message::Vote(vote) if honest => {
                 match self.votes.insert((from, vote.view), vote.block) {
                     Some(previous) if previous != vote.block => {
@@ -314,10 +359,27 @@ impl Checker {
     pub fn on_view(&mut self, node: NodeIndex, view: View, now_us: u64) {
         self.max_honest_view = self.max_honest_view.max(view);
         if view > self.view_bound {
-            self.fail(
+            return self.fail(
                 ViolationKind::ViewJump,
                 now_us,
                 format!("honest node {node} jumped to view {view}"),
+            );
+        }
+        if now_us < self.liveness_after_us {
+            return;
+        }
+        let since = *self.progress_view.get_or_insert(self.max_honest_view);
+        let views = self.max_honest_view - since;
+        self.max_commit_gap_views = self.max_commit_gap_views.max(views);
+        if self.liveness_bound_views > 0 && views > self.liveness_bound_views {
+            self.fail(
+                ViolationKind::Liveness,
+                now_us,
+                format!(
+                    "honest nodes went from view {since} to view {} after the liveness start \
+                     without a new commit; bound {} views",
+                    self.max_honest_view, self.liveness_bound_views
+                ),
             );
         }
     }
@@ -388,6 +450,323 @@ impl Checker {
     }
 }
 
+fn bump(counts: &mut [u64], node: NodeIndex) {
+    if let Some(c) = counts.get_mut(usize::from(node)) {
+        *c += 1;
+    }
+}
+
 pub fn short(d: &Digest) -> String {
     d.to_hex()[..8].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each invariant fires on a hand-built input that breaks it, and not on
+    //! the same input without the break. Blocks and certificates are really
+    //! signed (`ordo_consensus::testing::Fixture`, ed25519, n = 4).
+    use ordo_consensus::messages::vote_message;
+    use ordo_consensus::testing::Fixture;
+    use ordo_consensus::{Block, CommitCert, PayloadItem, Vote};
+
+    use super::*;
+    use crate::load::make_item;
+
+    const MS: u64 = 1_000;
+
+    /// A 4-node scenario; `checks` is the `[checks]` table's body.
+    fn checker(fx: &Fixture, extra: &str) -> Checker {
+        let text = format!("name = \"t\"\nnodes = 4\nduration_ms = 20_000\n{extra}");
+        let scenario = Scenario::parse(&text, "test").unwrap();
+        Checker::new(&scenario, fx.committee.clone())
+    }
+
+    fn item(seq: u64) -> PayloadItem {
+        make_item(ItemId { client: 0, seq }, 32)
+    }
+
+    /// `len` committed blocks in views 1, 2, …, each certified by the next
+    /// block's QC (the 2-chain rule); block `k` (from 0) carries `items(k)`
+    /// plus `marker`, so two chains with different markers conflict.
+    fn chain(
+        fx: &Fixture,
+        len: usize,
+        marker: &[u8],
+        items: impl Fn(usize) -> Vec<PayloadItem>,
+    ) -> Vec<CommittedBlock> {
+        let mut blocks: Vec<Block> = Vec::new();
+        let mut parent = fx.genesis();
+        let mut qc = fx.genesis_qc();
+        for k in 0..=len {
+            let view = k as View + 1;
+            let mut payload = items(k);
+            payload.push(marker.to_vec());
+            let block = fx.block(view, (view % 4) as NodeIndex, &parent, &qc, None, payload);
+            qc = fx.qc(&block);
+            parent = block.clone();
+            blocks.push(block);
+        }
+        (0..len)
+            .map(|k| CommittedBlock {
+                block: blocks[k].clone(),
+                cert: CommitCert {
+                    chain: vec![blocks[k + 1].header.clone()],
+                    qc: fx.qc(&blocks[k + 1]),
+                },
+            })
+            .collect()
+    }
+
+    fn kind(c: &Checker) -> Option<ViolationKind> {
+        c.violation.as_ref().map(|v| v.kind)
+    }
+
+    #[test]
+    fn agreeing_commits_pass_and_a_conflicting_commit_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 3, b"a", |_| Vec::new());
+        let b = chain(&fx, 3, b"b", |_| Vec::new());
+        let mut c = checker(&fx, "");
+        for node in 0..4 {
+            for block in &a {
+                c.on_commit(node, block, 100 * MS);
+            }
+        }
+        assert_eq!(kind(&c), None);
+        assert_eq!(c.chain.len(), 3);
+        let mut c = checker(&fx, "");
+        c.on_commit(0, &a[0], 100 * MS);
+        c.on_commit(1, &b[0], 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::ConflictingCommit));
+    }
+
+    #[test]
+    fn a_height_gap_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 3, b"a", |_| Vec::new());
+        let mut c = checker(&fx, "");
+        c.on_commit(0, &a[0], 100 * MS);
+        c.on_commit(0, &a[2], 200 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::CommitGap));
+    }
+
+    /// The checker keeps each node's height across the node's restarts, so a
+    /// restarted node that commits a height again has rolled back.
+    #[test]
+    fn a_rollback_after_a_restart_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 3, b"a", |_| Vec::new());
+        let mut c = checker(&fx, "");
+        c.on_commit(2, &a[0], 100 * MS);
+        c.on_commit(2, &a[1], 200 * MS);
+        // (node 2 crashes and restarts from storage that lost height 2)
+        c.on_commit(2, &a[0], 300 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::CommitGap));
+        assert!(c
+            .violation
+            .unwrap()
+            .message
+            .contains("height 1 after height 2"));
+    }
+
+    #[test]
+    fn a_commit_with_a_bad_certificate_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 2, b"a", |_| Vec::new());
+        // Two signers of four: below the quorum of three.
+        let mut short = a[0].clone();
+        short.cert.qc.votes.truncate(2);
+        let mut c = checker(&fx, "");
+        c.on_commit(0, &short, 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::BadCommitCert));
+        // A certificate for another block (the 2-chain does not link).
+        let mut other = a[0].clone();
+        other.cert = a[1].cert.clone();
+        let mut c = checker(&fx, "");
+        c.on_commit(0, &other, 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::BadCommitCert));
+    }
+
+    #[test]
+    fn an_invalid_qc_or_tc_from_an_honest_node_fails_but_not_from_a_byzantine_one() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 2, b"a", |_| Vec::new());
+        let mut bad_qc = a[0].cert.qc.clone();
+        bad_qc.votes.truncate(2);
+        let byzantine = "[[byzantine]]\nnode = 3\nbehaviour = \"flood\"\n";
+        let mut c = checker(&fx, byzantine);
+        c.on_send(3, &Message::Qc(Box::new(bad_qc.clone())), 100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_send(1, &Message::Qc(Box::new(bad_qc.clone())), 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::BadCertificate));
+
+        let good_tc = fx.tc(3, &[1], &fx.qc(&a[0].block));
+        let mut c = checker(&fx, byzantine);
+        c.on_send(1, &Message::Tc(Box::new(good_tc.clone())), 100 * MS);
+        assert_eq!(kind(&c), None);
+        let mut bad_tc = good_tc;
+        bad_tc.signers.truncate(2);
+        c.on_send(3, &Message::Tc(Box::new(bad_tc.clone())), 100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_send(1, &Message::Tc(Box::new(bad_tc)), 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::BadCertificate));
+    }
+
+    #[test]
+    fn two_valid_qcs_in_one_view_fail() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 1, b"a", |_| Vec::new());
+        let b = chain(&fx, 1, b"b", |_| Vec::new());
+        let mut c = checker(&fx, "");
+        c.on_send(0, &Message::Qc(Box::new(a[0].cert.qc.clone())), 100 * MS);
+        c.on_send(1, &Message::Qc(Box::new(a[0].cert.qc.clone())), 100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_send(2, &Message::Qc(Box::new(b[0].cert.qc.clone())), 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::TwoQcsInView));
+    }
+
+    #[test]
+    fn an_honest_double_vote_fails_and_a_faulty_one_is_counted() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 1, b"a", |_| Vec::new());
+        let b = chain(&fx, 1, b"b", |_| Vec::new());
+        let vote = |node: NodeIndex, block: &Block| {
+            let digest = block.digest();
+            Message::Vote(Vote {
+                view: block.view(),
+                block: digest,
+                author: node,
+                signature: fx.keys[usize::from(node)].sign(&vote_message(block.view(), &digest)),
+                inclusion: None,
+            })
+        };
+        let mut c = checker(
+            &fx,
+            "[[byzantine]]\nnode = 3\nbehaviour = \"double_vote\"\n",
+        );
+        c.on_send(3, &vote(3, &a[0].block), 100 * MS);
+        c.on_send(3, &vote(3, &b[0].block), 100 * MS);
+        assert_eq!(kind(&c), None);
+        assert_eq!(c.faulty_double_votes, vec![0, 0, 0, 1]);
+        c.on_send(1, &vote(1, &a[0].block), 100 * MS);
+        c.on_send(1, &vote(1, &a[0].block), 100 * MS);
+        assert_eq!(kind(&c), None, "the same vote twice is no equivocation");
+        c.on_send(1, &vote(1, &b[0].block), 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::HonestEquivocation));
+    }
+
+    #[test]
+    fn conflicting_proposals_are_counted_per_author() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 1, b"a", |_| Vec::new());
+        let b = chain(&fx, 1, b"b", |_| Vec::new());
+        let (pa, pb) = (&a[0].block, &b[0].block);
+        let author = pa.author();
+        let mut c = checker(&fx, "");
+        c.on_send(author, &Message::Proposal(Box::new(pa.clone())), 100 * MS);
+        c.on_send(author, &Message::Proposal(Box::new(pa.clone())), 100 * MS);
+        // Relayed by someone else: not the author's proposal.
+        c.on_send(2, &Message::Proposal(Box::new(pb.clone())), 100 * MS);
+        assert_eq!(c.conflicting_proposals, vec![0; 4]);
+        c.on_send(author, &Message::Proposal(Box::new(pb.clone())), 100 * MS);
+        let mut expected = vec![0; 4];
+        expected[usize::from(author)] = 1;
+        assert_eq!(c.conflicting_proposals, expected);
+    }
+
+    #[test]
+    fn a_view_jump_fails() {
+        let fx = Fixture::new(4);
+        let mut c = checker(&fx, "");
+        c.on_view(1, 29_000, 100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_view(1, 1 << 40, 100 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::ViewJump));
+    }
+
+    const LIVENESS_MS: &str =
+        "[checks]\nliveness_after_ms = 1_000\nliveness_bound_ms = 2_000\nliveness_bound_views = 0\n";
+
+    #[test]
+    fn a_commit_stall_after_the_liveness_start_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 3, b"a", |_| Vec::new());
+        // Before the liveness start any stall is allowed.
+        let mut c = checker(&fx, LIVENESS_MS);
+        c.on_commit(0, &a[0], 100 * MS);
+        c.on_commit(0, &a[1], 2_900 * MS);
+        c.on_commit(0, &a[2], 4_800 * MS);
+        c.finish(6_000 * MS, 0, |_| true);
+        assert_eq!(kind(&c), None);
+        assert_eq!(c.max_commit_gap_us, 1_900 * MS);
+        // 2.5 s between commits after it.
+        let mut c = checker(&fx, LIVENESS_MS);
+        c.on_commit(0, &a[0], 1_500 * MS);
+        c.on_commit(0, &a[1], 4_000 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::Liveness));
+        // No commit at all from 1.5 s to the end of the run.
+        let mut c = checker(&fx, LIVENESS_MS);
+        c.on_commit(0, &a[0], 1_500 * MS);
+        c.finish(3_600 * MS, 0, |_| true);
+        assert_eq!(kind(&c), Some(ViolationKind::Liveness));
+    }
+
+    #[test]
+    fn views_without_a_commit_after_the_liveness_start_fail() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 2, b"a", |_| Vec::new());
+        let bound = "[checks]\nliveness_after_ms = 1_000\nliveness_bound_views = 5\n";
+        let mut c = checker(&fx, bound);
+        // Before the liveness start views may pass without commits.
+        c.on_view(0, 40, 900 * MS);
+        c.on_view(0, 41, 1_000 * MS);
+        c.on_view(0, 46, 1_100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_commit(0, &a[0], 1_200 * MS);
+        c.on_view(1, 51, 1_300 * MS);
+        assert_eq!(kind(&c), None);
+        assert_eq!(c.max_commit_gap_views, 5);
+        c.on_view(1, 52, 1_400 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::Liveness));
+        assert!(c.violation.unwrap().message.contains("bound 5 views"));
+    }
+
+    #[test]
+    fn an_item_never_committed_fails_unless_its_holders_crashed() {
+        let fx = Fixture::new(4);
+        let mut c = checker(&fx, "");
+        let id = ItemId { client: 0, seq: 7 };
+        c.on_submit(id, None, 100 * MS);
+        // Submitted after the load stopped: not required.
+        c.on_submit(ItemId { client: 0, seq: 8 }, None, 16_000 * MS);
+        assert_eq!(c.finish(20_000 * MS, 15_000 * MS, |_| false), 1);
+        assert_eq!(kind(&c), None, "lost with every holder: no violation");
+        let mut c = checker(&fx, "");
+        c.on_submit(id, Some(2), 100 * MS);
+        c.finish(20_000 * MS, 15_000 * MS, |s| s.recipient == Some(2));
+        assert_eq!(kind(&c), Some(ViolationKind::ItemNotCommitted));
+    }
+
+    #[test]
+    fn an_item_committed_twice_fails() {
+        let fx = Fixture::new(4);
+        let a = chain(&fx, 3, b"a", |k| vec![item(k as u64), item(99)]);
+        let mut c = checker(&fx, "");
+        for seq in [0, 1, 99] {
+            c.on_submit(ItemId { client: 0, seq }, None, 0);
+        }
+        c.on_commit(0, &a[0], 100 * MS);
+        assert_eq!(kind(&c), None);
+        c.on_commit(0, &a[1], 200 * MS);
+        assert_eq!(kind(&c), Some(ViolationKind::ItemCommittedTwice));
+        // Counted, not failed, when exactly-once is not required.
+        let mut c = checker(&fx, "[checks]\nitems_exactly_once = false\n");
+        c.on_submit(ItemId { client: 0, seq: 99 }, None, 0);
+        c.on_commit(0, &a[0], 100 * MS);
+        c.on_commit(0, &a[1], 200 * MS);
+        c.on_commit(0, &a[2], 300 * MS);
+        assert_eq!(kind(&c), None);
+        assert_eq!(c.duplicate_commits, 2);
+        assert_eq!(c.items[&ItemId { client: 0, seq: 99 }].commits, 3);
+    }
 }

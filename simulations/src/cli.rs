@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::error::{Error, Result};
+use crate::report::{SeedReport, Summary};
 use crate::runner::{replay, run_scenario, RunConfig};
 use crate::scenario::{parse_seeds, Scenario, Signatures};
 use crate::sim::RunOptions;
@@ -55,8 +56,12 @@ pub enum SimCommand {
         seed: u64,
         #[arg(long)]
         trace: bool,
+        /// Use real ed25519 signatures instead of the simulated scheme.
         #[arg(long)]
         ed25519: bool,
+        /// Override the scenario's duration.
+        #[arg(long)]
+        duration_ms: Option<u64>,
     },
 }
 
@@ -90,6 +95,16 @@ fn options(ed25519: bool) -> RunOptions {
     }
 }
 
+fn override_duration(scenario: &mut Scenario, duration_ms: Option<u64>) -> Result<()> {
+    if let Some(d) = duration_ms {
+        scenario.duration_ms = d;
+        scenario
+            .validate()
+            .map_err(|e| Error::Usage(format!("--duration-ms: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Runs a parsed command, printing to stdout (progress to stderr).
 pub fn execute(command: SimCommand) -> Result<bool> {
     match command {
@@ -103,9 +118,7 @@ pub fn execute(command: SimCommand) -> Result<bool> {
             duration_ms,
         } => {
             let mut scenario = Scenario::load(&scenario)?;
-            if let Some(d) = duration_ms {
-                scenario.duration_ms = d;
-            }
+            override_duration(&mut scenario, duration_ms)?;
             let seeds = parse_seeds(seeds.as_deref().unwrap_or(&scenario.seeds))
                 .map_err(|e| Error::Usage(format!("--seeds: {e}")))?;
             if plot && out.is_none() {
@@ -129,24 +142,34 @@ pub fn execute(command: SimCommand) -> Result<bool> {
             }
             Ok(summary.ok())
         }
-        SimCommand::Replay {
-            scenario,
-            seed,
-            trace,
-            ed25519,
-        } => {
-            let scenario = Scenario::load(&scenario)?;
+        command @ SimCommand::Replay { .. } => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();
-            let report = replay(&scenario, seed, trace, &options(ed25519), &mut lock);
-            let summary = crate::report::Summary::from_reports(
-                &scenario.name,
-                scenario.nodes,
-                vec![report.clone()],
-            );
-            let _ = write!(lock, "{}", summary.table());
-            let _ = writeln!(lock, "trace hash {}", report.trace_hash);
+            let report = run_replay(&command, &mut lock)?;
             Ok(report.ok)
         }
     }
+}
+
+/// Runs a `replay` command, printing its trace (with `--trace`), table and
+/// trace hash to `out`, and returns the seed's report. Not a `replay`: a
+/// usage error.
+pub fn run_replay(command: &SimCommand, out: &mut dyn Write) -> Result<SeedReport> {
+    let SimCommand::Replay {
+        scenario,
+        seed,
+        trace,
+        ed25519,
+        duration_ms,
+    } = command
+    else {
+        return Err(Error::Usage("not a replay command".into()));
+    };
+    let mut scenario = Scenario::load(scenario)?;
+    override_duration(&mut scenario, *duration_ms)?;
+    let report = replay(&scenario, *seed, *trace, &options(*ed25519), out);
+    let summary = Summary::from_reports(&scenario.name, scenario.nodes, vec![report.clone()]);
+    let _ = write!(out, "{}", summary.table());
+    let _ = writeln!(out, "trace hash {}", report.trace_hash);
+    Ok(report)
 }

@@ -13,6 +13,8 @@ pub enum Error {
     Scenario { origin: String, message: String },
     #[error("{0}")]
     Usage(String),
+    #[error("chart {path}: {message}")]
+    Plot { path: String, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -1,15 +1,17 @@
-//! Hand-written SVG charts (a polyline per series): commit latency over
-//! time and its CDF. No plotting dependency.
+//! SVG charts drawn with `plotters` (SVG backend, line series): commit
+//! latency over time (p50 and p99 per time bucket) and the latency CDF.
 
-use std::fmt::Write as _;
+use plotters::prelude::*;
 
-const W: f64 = 720.0;
-const H: f64 = 400.0;
-const LEFT: f64 = 70.0;
-const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
-const BOTTOM: f64 = 50.0;
-const COLOURS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+use crate::report::Percentiles;
+
+const SIZE: (u32, u32) = (720, 400);
+const COLOURS: [RGBColor; 4] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+];
 
 /// One named series of `(x, y)` points.
 pub struct Series<'a> {
@@ -17,11 +19,25 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
-/// A line chart with axes, ticks and a legend.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_>]) -> String {
-    let pts = series.iter().flat_map(|s| s.points.iter());
+/// Where a chart's legend goes: in the upper right over headroom above the
+/// data (lines that stay level), or in the lower right (a rising CDF).
+#[derive(Clone, Copy, Debug)]
+pub enum Legend {
+    UpperRight,
+    LowerRight,
+}
+
+/// A line chart with axes, a grid and a legend, as an SVG document. The y
+/// axis starts at 0; the x axis spans the points.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    legend: Legend,
+    series: &[Series<'_>],
+) -> Result<String, String> {
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
-    for (x, y) in pts {
+    for (x, y) in series.iter().flat_map(|s| s.points.iter()) {
         x0 = x0.min(*x);
         x1 = x1.max(*x);
         y1 = y1.max(*y);
@@ -32,90 +48,70 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series<'_
     if x1 - x0 < 1e-9 {
         x1 = x0 + 1.0;
     }
-    let y1 = nice(y1.max(1e-9));
-    let px = |x: f64| LEFT + (x - x0) / (x1 - x0) * (W - LEFT - RIGHT);
-    let py = |y: f64| H - BOTTOM - y / y1 * (H - TOP - BOTTOM);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="22" text-anchor="middle" font-size="15">{}</text>"#,
-        W / 2.0,
-        esc(title)
-    );
-    for k in 0..=5 {
-        let y = y1 * k as f64 / 5.0;
-        let _ = writeln!(
-            s,
-            r##"<line x1="{LEFT}" x2="{}" y1="{1:.1}" y2="{1:.1}" stroke="#ddd"/><text x="{2}" y="{3:.1}" text-anchor="end">{4}</text>"##,
-            W - RIGHT,
-            py(y),
-            LEFT - 6.0,
-            py(y) + 4.0,
-            fmt_num(y)
-        );
-        let x = x0 + (x1 - x0) * k as f64 / 5.0;
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-            px(x),
-            H - BOTTOM + 18.0,
-            fmt_num(x)
-        );
-    }
-    let _ = writeln!(
-        s,
-        r#"<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{0}" stroke="black"/><line x1="{LEFT}" x2="{1}" y1="{0}" y2="{0}" stroke="black"/>"#,
-        H - BOTTOM,
-        W - RIGHT
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-        (LEFT + W - RIGHT) / 2.0,
-        H - 10.0,
-        esc(x_label)
-    );
-    let _ = writeln!(
-        s,
-        r#"<text x="16" y="{0}" text-anchor="middle" transform="rotate(-90 16 {0})">{1}</text>"#,
-        (TOP + H - BOTTOM) / 2.0,
-        esc(y_label)
-    );
-    for (k, series) in series.iter().enumerate() {
-        let colour = COLOURS[k % COLOURS.len()];
-        let mut points = String::new();
-        for (x, y) in &series.points {
-            let _ = write!(points, "{:.1},{:.1} ", px(*x), py(*y));
+    let (headroom, position) = match legend {
+        Legend::UpperRight => (1.3, SeriesLabelPosition::UpperRight),
+        Legend::LowerRight => (1.05, SeriesLabelPosition::LowerRight),
+    };
+    let y1 = if y1 > 0.0 { y1 * headroom } else { 1.0 };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x0..x1, 0.0..y1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (k, s) in series.iter().enumerate() {
+            let colour = COLOURS[k % COLOURS.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    colour.stroke_width(2),
+                ))
+                .map_err(|e| e.to_string())?
+                .label(s.name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
-        let _ = writeln!(
-            s,
-            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
-            points.trim_end()
-        );
-        let ly = TOP + 14.0 + 16.0 * k as f64;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{0}" x2="{1}" y1="{2}" y2="{2}" stroke="{colour}" stroke-width="2"/><text x="{3}" y="{4}">{5}</text>"#,
-            LEFT + 12.0,
-            LEFT + 32.0,
-            ly,
-            LEFT + 38.0,
-            ly + 4.0,
-            esc(series.name)
-        );
+        chart
+            .configure_series_labels()
+            .position(position)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    s.push_str("</svg>\n");
-    s
+    Ok(svg)
 }
 
-/// Latency over time: per time bucket, the p50 and p99 of the items
-/// committed in it. `samples` are `(commit ms, latency ms)`.
-pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> String {
+/// A tick label: whole numbers from 10 up, else at most two decimals.
+fn tick(v: f64) -> String {
+    if v.abs() >= 10.0 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Latency over time: per time bucket (1/60 of the span, at least 100 ms),
+/// the p50 and p99 of the items committed in it. `samples` are
+/// `(commit ms, latency ms)`; x is in seconds.
+pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> Result<String, String> {
     let mut sorted: Vec<(f64, f64)> = samples.to_vec();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let span = sorted.last().map_or(1.0, |l| l.0) - sorted.first().map_or(0.0, |f| f.0);
@@ -124,12 +120,12 @@ pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> String {
     let mut k = 0;
     while k < sorted.len() {
         let start = (sorted[k].0 / bucket).floor();
-        let mut lat = Vec::new();
+        let mut latencies = Vec::new();
         while k < sorted.len() && (sorted[k].0 / bucket).floor() == start {
-            lat.push(sorted[k].1);
+            latencies.push(sorted[k].1);
             k += 1;
         }
-        let p = crate::report::Percentiles::of(&mut lat);
+        let p = Percentiles::of(&mut latencies);
         let x = (start + 0.5) * bucket / 1_000.0;
         p50.push((x, p.p50));
         p99.push((x, p.p99));
@@ -138,6 +134,7 @@ pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> String {
         title,
         "virtual time (s)",
         "commit latency (ms)",
+        Legend::UpperRight,
         &[
             Series {
                 name: "p50",
@@ -151,8 +148,8 @@ pub fn latency_over_time(title: &str, samples: &[(f64, f64)]) -> String {
     )
 }
 
-/// The CDF of latencies (ms).
-pub fn latency_cdf(title: &str, latencies: &[f64]) -> String {
+/// The CDF of latencies (ms), at most about 400 points.
+pub fn latency_cdf(title: &str, latencies: &[f64]) -> Result<String, String> {
     let mut v = latencies.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len().max(1) as f64;
@@ -170,6 +167,7 @@ pub fn latency_cdf(title: &str, latencies: &[f64]) -> String {
         title,
         "commit latency (ms)",
         "fraction of items",
+        Legend::LowerRight,
         &[Series {
             name: "CDF",
             points,
@@ -177,26 +175,29 @@ pub fn latency_cdf(title: &str, latencies: &[f64]) -> String {
     )
 }
 
-fn nice(max: f64) -> f64 {
-    let mag = 10f64.powf(max.log10().floor());
-    for m in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if max <= m * mag {
-            return m * mag;
-        }
-    }
-    10.0 * mag
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn fmt_num(x: f64) -> String {
-    if x.abs() >= 100.0 || x == x.round() {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
+    #[test]
+    fn charts_are_svg_with_a_line_and_the_titles() {
+        let samples: Vec<(f64, f64)> = (0..500)
+            .map(|i| (i as f64 * 20.0, 100.0 + (i % 17) as f64))
+            .collect();
+        let over_time = latency_over_time("over & <time>", &samples).unwrap();
+        assert!(over_time.starts_with("<svg"), "{}", &over_time[..80]);
+        assert!(over_time.trim_end().ends_with("</svg>"));
+        assert!(over_time.contains("<polyline"));
+        assert!(over_time.contains("over &amp; &lt;time&gt;"));
+        let latencies: Vec<f64> = samples.iter().map(|s| s.1).collect();
+        let cdf = latency_cdf("cdf", &latencies).unwrap();
+        assert!(cdf.starts_with("<svg") && cdf.contains("<polyline"));
+        assert!(cdf.contains("fraction of items"));
+        assert_eq!(
+            [tick(1000.0), tick(12.5), tick(0.1), tick(0.0), tick(2.25)],
+            ["1000", "12", "0.1", "0", "2.25"]
+        );
+        // No data: still a chart (axes, no line points).
+        assert!(latency_cdf("empty", &[]).unwrap().starts_with("<svg"));
     }
-}
-
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }

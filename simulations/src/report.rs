@@ -71,6 +71,9 @@ pub struct SeedReport {
     pub victim_latency_ms: Option<Percentiles>,
     /// Longest time without a new committed height after the liveness start.
     pub max_commit_gap_ms: u64,
+    /// Most views the highest honest view ran past the one at the last new
+    /// commit, after the liveness start.
+    pub max_commit_gap_views: u64,
     pub messages_sent: u64,
     pub bytes_sent: u64,
     pub messages_lost: u64,
@@ -80,6 +83,13 @@ pub struct SeedReport {
     /// Misbehaviour reports by honest nodes against honest nodes.
     pub honest_blamed: u64,
     pub honest_double_votes: u64,
+    /// Per node: views in which it (a faulty node) sent two different votes.
+    pub faulty_double_votes: Vec<u64>,
+    /// Per node: views in which two different proposals it signed were sent
+    /// (an equivocating leader, or both Twins leading).
+    pub conflicting_proposals: Vec<u64>,
+    /// Misbehaviour reports by honest nodes, per accused node.
+    pub misbehaviour_against: Vec<u64>,
     /// `(commit time ms, latency ms)` per committed item, for charts.
     #[serde(skip)]
     pub samples: Vec<(f64, f64)>,

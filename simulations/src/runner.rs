@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::plot;
 use crate::report::{SeedReport, Summary};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Signatures};
 use crate::sim::{RunOptions, Sim};
 
 /// How to run a scenario's seeds.
@@ -40,24 +40,49 @@ impl RunConfig {
     }
 }
 
-/// The shell command that replays `seed` of `scenario`.
-pub fn reproduce_command(scenario: &Scenario, seed: u64) -> String {
+/// The shell command that replays `seed` of `scenario` run with `options`:
+/// every input of a run that the command line can set is in it (the file,
+/// the seed, the duration, which may have been overridden, and the
+/// signature scheme). What no command line can set (the test-only broken
+/// vote rule, or simulated signatures over an ed25519 file) is noted after
+/// the command.
+pub fn reproduce_command(scenario: &Scenario, seed: u64, options: &RunOptions) -> String {
     let path = scenario
         .path
-        .clone()
-        .unwrap_or_else(|| format!("<scenario {}>", scenario.name));
-    format!("cargo run --release -p ordo-sim -- replay {path} --seed {seed} --trace")
+        .as_deref()
+        .map_or_else(|| format!("<scenario {}>", scenario.name), shell_quote);
+    let mut command = format!(
+        "cargo run --release -p ordo-sim -- replay {path} --seed {seed} --duration-ms {}",
+        scenario.duration_ms
+    );
+    let scheme = options.signatures.unwrap_or(scenario.signatures);
+    if scheme == Signatures::Ed25519 && scenario.signatures != Signatures::Ed25519 {
+        command.push_str(" --ed25519");
+    }
+    command.push_str(" --trace");
+    if scheme == Signatures::Simulated && scenario.signatures != Signatures::Simulated {
+        command.push_str("  (with simulated signatures: not settable from the command line)");
+    }
+    if options.test_only_break_vote_rule {
+        command.push_str("  (with the test-only broken vote rule)");
+    }
+    command
+}
+
+/// `text` as one shell word.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Runs one seed.
 pub fn run_seed(scenario: &Scenario, seed: u64, options: &RunOptions) -> SeedReport {
     let mut report = Sim::new(scenario, seed, options.clone()).run();
-    report.reproduce = reproduce_command(scenario, seed);
-    if options.test_only_break_vote_rule {
-        report
-            .reproduce
-            .push_str("  (with the test-only broken vote rule)");
-    }
+    report.reproduce = reproduce_command(scenario, seed, options);
     report
 }
 
@@ -75,7 +100,7 @@ pub fn replay(
     } else {
         sim.run()
     };
-    report.reproduce = reproduce_command(scenario, seed);
+    report.reproduce = reproduce_command(scenario, seed, options);
     report
 }
 
@@ -134,6 +159,13 @@ fn write(path: &Path, contents: &str) -> Result<()> {
     })
 }
 
+fn chart(path: &Path, svg: std::result::Result<String, String>) -> Result<String> {
+    svg.map_err(|message| Error::Plot {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -168,9 +200,10 @@ pub fn write_outputs(summary: &Summary, dir: &Path, plot: bool) -> Result<()> {
             "{}: commit latency over time ({} seeds)",
             summary.scenario, summary.seeds
         );
+        let path = dir.join("latency-over-time.svg");
         write(
-            &dir.join("latency-over-time.svg"),
-            &plot::latency_over_time(&title, &samples),
+            &path,
+            &chart(&path, plot::latency_over_time(&title, &samples))?,
         )?;
         let latencies: Vec<f64> = samples.iter().map(|s| s.1).collect();
         let title = format!(
@@ -178,10 +211,8 @@ pub fn write_outputs(summary: &Summary, dir: &Path, plot: bool) -> Result<()> {
             summary.scenario,
             latencies.len()
         );
-        write(
-            &dir.join("latency-cdf.svg"),
-            &plot::latency_cdf(&title, &latencies),
-        )?;
+        let path = dir.join("latency-cdf.svg");
+        write(&path, &chart(&path, plot::latency_cdf(&title, &latencies))?)?;
     }
     Ok(())
 }

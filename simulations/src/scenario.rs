@@ -108,7 +108,9 @@ pub struct NetworkSpec {
     /// sender's uplink for `encoded bytes * 8 / bandwidth`.
     pub bandwidth_mbps: u64,
     /// Global stabilisation time: from then on no loss, no reordering, no
-    /// partition, and every delay is capped at `delta_ms`.
+    /// partition (partitions must heal by then), and every propagation delay
+    /// is capped at `delta_ms`; the sender's uplink queue (`bandwidth_mbps`)
+    /// comes on top.
     pub gst_ms: u64,
     pub delta_ms: u64,
     pub partitions: Vec<PartitionSpec>,
@@ -157,7 +159,8 @@ pub enum LatencySpec {
 }
 
 /// Links between the groups are cut from `at_ms` until `heal_ms`. Nodes not
-/// listed form one more group together.
+/// listed form one more group together. A partition must heal by GST
+/// (`heal_ms <= network.gst_ms`): after GST links are reliable.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartitionSpec {
@@ -318,6 +321,10 @@ pub struct ChecksSpec {
     /// `liveness_bound_ms`.
     pub liveness_after_ms: Option<u64>,
     pub liveness_bound_ms: u64,
+    /// After the liveness start, the highest honest view may run at most
+    /// this many views past the highest honest view at the last new commit
+    /// (commits within a bounded number of views); 0 turns it off.
+    pub liveness_bound_views: u64,
     /// Items must be committed within the last `drain_ms` of the run (the
     /// load stops this long before the end).
     pub drain_ms: u64,
@@ -336,6 +343,7 @@ impl Default for ChecksSpec {
         ChecksSpec {
             liveness_after_ms: None,
             liveness_bound_ms: 20_000,
+            liveness_bound_views: 20,
             drain_ms: 10_000,
             items_exactly_once: true,
             inclusion_rule: false,
@@ -501,6 +509,14 @@ impl Scenario {
             if p.heal_ms < p.at_ms {
                 return Err(format!("network.partitions[{k}]: heal_ms before at_ms"));
             }
+            if p.heal_ms > self.network.gst_ms {
+                return Err(format!(
+                    "network.partitions[{k}]: heals at {} ms, after network.gst_ms = {} ms; \
+                     links are reliable after GST, so a partition must heal by then \
+                     (raise gst_ms)",
+                    p.heal_ms, self.network.gst_ms
+                ));
+            }
             if let Some(i) = p.groups.iter().flatten().find(|i| !node_ok(**i)) {
                 return Err(format!("network.partitions[{k}]: node {i} out of range"));
             }
@@ -629,6 +645,7 @@ mod tests {
             ("[clock]\nmax_drift_ppm = 1000000\n", "clock.max_drift_ppm"),
             ("bogus = 1\n", "bogus"),
             ("seeds = \"9..3\"\n", "seeds"),
+            ("[network]\n[[network.partitions]]\nat_ms = 1\nheal_ms = 5\ngroups = [[0]]\n", "after network.gst_ms"),
             ("[consensus]\ntest_only_break_vote_rule = true\n", "test_only_break_vote_rule"),
         ];
         for (extra, expected) in table {

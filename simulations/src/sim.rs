@@ -240,7 +240,7 @@ impl Host {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 struct NetStats {
     sent: u64,
     bytes: u64,
@@ -249,6 +249,8 @@ struct NetStats {
     to_down_node: u64,
     misbehaviour_reports: u64,
     honest_blamed: u64,
+    /// Reports by honest nodes, per accused node.
+    misbehaviour_against: Vec<u64>,
 }
 
 /// One run of a scenario with one seed.
@@ -337,7 +339,10 @@ impl<'a> Sim<'a> {
             load_rng: Rng::fork(seed, 0x10AD),
             storm_rng: Rng::fork(seed, 0x5708),
             client_seq: vec![0; usize::from(scenario.load.clients.max(1))],
-            net: NetStats::default(),
+            net: NetStats {
+                misbehaviour_against: vec![0; n],
+                ..NetStats::default()
+            },
             events: 0,
             trace_hash: blake3::Hasher::new(),
             trace_out: None,
@@ -623,8 +628,13 @@ impl<'a> Sim<'a> {
                 }
                 Action::Misbehaviour { peer, .. } => {
                     self.net.misbehaviour_reports += 1;
-                    if self.hosts[host].honest() && self.checker.is_honest(peer) {
-                        self.net.honest_blamed += 1;
+                    if self.hosts[host].honest() {
+                        if let Some(c) = self.net.misbehaviour_against.get_mut(usize::from(peer)) {
+                            *c += 1;
+                        }
+                        if self.checker.is_honest(peer) {
+                            self.net.honest_blamed += 1;
+                        }
                     }
                 }
             }
@@ -1023,6 +1033,7 @@ impl<'a> Sim<'a> {
             victim_latency_ms: (!victims.is_empty())
                 .then(|| Percentiles::of(&mut victim_latencies)),
             max_commit_gap_ms: self.checker.max_commit_gap_us / 1_000,
+            max_commit_gap_views: self.checker.max_commit_gap_views,
             messages_sent: self.net.sent,
             bytes_sent: self.net.bytes,
             messages_lost: self.net.lost,
@@ -1031,6 +1042,9 @@ impl<'a> Sim<'a> {
             misbehaviour_reports: self.net.misbehaviour_reports,
             honest_blamed: self.net.honest_blamed,
             honest_double_votes: self.checker.honest_double_votes,
+            faulty_double_votes: self.checker.faulty_double_votes.clone(),
+            conflicting_proposals: self.checker.conflicting_proposals.clone(),
+            misbehaviour_against: self.net.misbehaviour_against.clone(),
             samples,
             victim_samples,
             victims_uncommitted: ids
