@@ -12,7 +12,8 @@
 //! The pending set is bounded: one vote per author per view (a second,
 //! different vote is verified at once, see [`VoteAggregator::add`]), for
 //! the views the core admits (`view - 1 ..= view + max_view_ahead`), pruned
-//! as the view advances.
+//! as the view advances; the core strips a vote's inclusion list before
+//! adding it, so each pending vote has a fixed size.
 //!
 //! Timeouts are rare and are verified one by one on arrival by the core.
 

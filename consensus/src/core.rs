@@ -591,7 +591,7 @@ impl Core {
         chain
     }
 
-    fn on_vote(&mut self, from: NodeIndex, vote: Vote) {
+    fn on_vote(&mut self, from: NodeIndex, mut vote: Vote) {
         if from != vote.author {
             return self.fault(
                 from,
@@ -613,7 +613,9 @@ impl Core {
             return;
         }
         let vote_view = vote.view;
-        if let Some(list) = vote.inclusion.clone() {
+        // The list (up to a frame's size) is kept, bounded, by `add_list`;
+        // the pending vote holds only what a QC needs.
+        if let Some(list) = vote.inclusion.take() {
             self.add_list(vote_view, vote.author, list);
         }
         let outcome = self.votes.add(vote, &self.committee);
