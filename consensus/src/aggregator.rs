@@ -2,11 +2,22 @@
 //!
 //! Votes are checked lazily: the sender is authenticated by the transport and
 //! must be the vote's author, so only a voter can lie about its own vote.
-//! When a block gathers a quorum, all its votes are batch-verified at once;
-//! on failure each is checked alone and the bad ones are dropped and blamed.
+//! An unverified vote waits in a pending set that decides nothing: it only
+//! counts towards *trying* a batch verification. When a block gathers a
+//! quorum, all its votes are batch-verified at once; on failure each is
+//! checked alone and the bad ones are dropped and blamed. A QC is built
+//! only from verified votes, and a vote becomes evidence ([`Fault::DoubleVote`])
+//! only after both conflicting votes verified.
+//!
+//! The pending set is bounded: one vote per author per view (a second,
+//! different vote is verified at once, see [`VoteAggregator::add`]), for
+//! the views the core admits (`view - 1 ..= view + max_view_ahead`), pruned
+//! as the view advances; the core strips a vote's inclusion list before
+//! adding it, so each pending vote has a fixed size.
+//!
 //! Timeouts are rare and are verified one by one on arrival by the core.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordo_types::{Committee, Digest, NodeIndex};
 
@@ -23,6 +34,9 @@ pub struct VoteAggregator {
 struct ViewVotes {
     by_author: HashMap<NodeIndex, Digest>,
     by_block: HashMap<Digest, Vec<Vote>>,
+    /// Authors proven to have voted twice in this view; their further
+    /// votes are dropped unread.
+    double_voters: HashSet<NodeIndex>,
     certified: bool,
 }
 
@@ -35,19 +49,52 @@ pub struct VoteOutcome {
 
 impl VoteAggregator {
     /// Adds a vote whose author is a member and is the authenticated sender.
+    ///
+    /// A vote for another block than the author's pending one is checked at
+    /// once: a bad signature is blamed and dropped; a good one makes the
+    /// pending vote checked too, and only if both verify is the author
+    /// reported for a [`Fault::DoubleVote`] (if the pending one was forged,
+    /// it is blamed and the new vote takes its place).
     pub fn add(&mut self, vote: Vote, committee: &Committee) -> VoteOutcome {
         let mut outcome = VoteOutcome::default();
         let view = self.views.entry(vote.view).or_default();
-        if view.certified {
+        if view.certified || view.double_voters.contains(&vote.author) {
             return outcome;
         }
-        match view.by_author.get(&vote.author) {
-            Some(block) if *block == vote.block => return outcome,
-            Some(_) => {
-                outcome
-                    .faults
-                    .push((vote.author, Fault::DoubleVote(vote.view)));
-                return outcome;
+        match view.by_author.get(&vote.author).copied() {
+            Some(block) if block == vote.block => return outcome,
+            Some(first_block) => {
+                let second = vote_message(vote.view, &vote.block);
+                if committee
+                    .verify(vote.author, &second, &vote.signature)
+                    .is_err()
+                {
+                    outcome
+                        .faults
+                        .push((vote.author, Fault::BadSignature("vote")));
+                    return outcome;
+                }
+                let first = vote_message(vote.view, &first_block);
+                let pending = view.by_block.entry(first_block).or_default();
+                let position = pending.iter().position(|v| v.author == vote.author);
+                let first_valid = position.is_some_and(|i| {
+                    committee
+                        .verify(vote.author, &first, &pending[i].signature)
+                        .is_ok()
+                });
+                if first_valid {
+                    view.double_voters.insert(vote.author);
+                    outcome
+                        .faults
+                        .push((vote.author, Fault::DoubleVote(vote.view)));
+                    return outcome;
+                }
+                if let Some(i) = position {
+                    pending.swap_remove(i);
+                    outcome
+                        .faults
+                        .push((vote.author, Fault::BadSignature("vote")));
+                }
             }
             None => {}
         }

@@ -495,12 +495,17 @@ impl Core {
         Ok(())
     }
 
+    /// Verifies a QC, remembering those at or above the root's view (the
+    /// set is pruned to them at every commit, so old QCs a peer shows are
+    /// checked each time instead of piling up).
     fn verify_qc(&mut self, qc: &QuorumCert) -> Result<(), Fault> {
         if self.verified_qcs.contains(&(qc.view, qc.block)) {
             return Ok(());
         }
         qc.verify(&self.committee)?;
-        self.verified_qcs.insert((qc.view, qc.block));
+        if qc.view >= self.tree.root().view() {
+            self.verified_qcs.insert((qc.view, qc.block));
+        }
         Ok(())
     }
 
@@ -586,7 +591,7 @@ impl Core {
         chain
     }
 
-    fn on_vote(&mut self, from: NodeIndex, vote: Vote) {
+    fn on_vote(&mut self, from: NodeIndex, mut vote: Vote) {
         if from != vote.author {
             return self.fault(
                 from,
@@ -608,7 +613,9 @@ impl Core {
             return;
         }
         let vote_view = vote.view;
-        if let Some(list) = vote.inclusion.clone() {
+        // The list (up to a frame's size) is kept, bounded, by `add_list`;
+        // the pending vote holds only what a QC needs.
+        if let Some(list) = vote.inclusion.take() {
             self.add_list(vote_view, vote.author, list);
         }
         let outcome = self.votes.add(vote, &self.committee);
@@ -647,9 +654,6 @@ impl Core {
                 },
             );
         }
-        if timeout.view < self.view {
-            return self.help_lagging(from, timeout.view);
-        }
         if timeout.view > self.view + self.config.max_view_ahead {
             return;
         }
@@ -666,6 +670,10 @@ impl Core {
             .is_err()
         {
             return self.fault(from, Fault::BadSignature("timeout"));
+        }
+        if timeout.view < self.view {
+            // Signed by the sender: it really is behind.
+            return self.help_lagging(from, timeout.view);
         }
         if timeout.high_qc.view > self.high_qc.view {
             if let Err(fault) = self.verify_qc(&timeout.high_qc) {
@@ -722,15 +730,17 @@ impl Core {
     }
 
     fn on_qc(&mut self, from: NodeIndex, qc: QuorumCert) {
+        // Verified first, even when stale: a forged QC neither moves this
+        // node nor makes it answer.
+        if let Err(fault) = self.verify_qc(&qc) {
+            return self.fault(from, fault);
+        }
         if qc.view + 1 < self.view {
             // The sender is behind (a restarted node asks this way).
             self.help_lagging(from, qc.view + 1);
             if self.tree.contains(&qc.block) {
                 return;
             }
-        }
-        if let Err(fault) = self.verify_qc(&qc) {
-            return self.fault(from, fault);
         }
         self.process_qc(qc);
     }

@@ -14,7 +14,11 @@
 //!   each with a [`CommitCert`] a rollup can verify with the committee alone;
 //! - no peer input changes state before it is validated (membership, leader,
 //!   signatures, certificates, view bounds); invalid input becomes an
-//!   [`Action::Misbehaviour`] and never a panic;
+//!   [`Action::Misbehaviour`] and never a panic. The one deferred check is a
+//!   vote's signature: votes wait unverified in the bounded pending set of
+//!   [`aggregator::VoteAggregator`] (one per author and view), which decides
+//!   nothing until a quorum is batch-verified; a double vote is reported
+//!   only once both votes verified;
 //! - memory is bounded: votes and timeouts only within `max_view_ahead`
 //!   views, orphans, fetches and pending payload all capped.
 //!

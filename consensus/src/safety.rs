@@ -7,6 +7,40 @@
 //! releases comes with the [`SafetyData`] that must be durable before the
 //! signed message leaves the node; a re-sent vote or timeout for the same
 //! view is the stored one, never a fresh signature.
+//!
+//! **Safety here, validity and liveness in the core.** The rules take
+//! genuine certificates as given: the QC and TC a block carries and every
+//! QC passed to [`SafetyRules::observe_qc`] or [`SafetyRules::timeout`] have
+//! been verified by the core (`Core::validate_block`, `on_qc`, `on_tc`,
+//! `on_timeout`) before they reach here; a forged QC could fake a lock or a
+//! 2-chain. Given that, the rules below are the complete set agreement
+//! depends on: no two conflicting blocks can both commit as long as every
+//! honest node signs only what they allow. The core applies further checks
+//! before it *asks* for a signature; none of them is needed for safety (a
+//! node that skipped them would still never sign two votes in a view, a
+//! vote at or below its last voted view, or a timeout below its lock).
+//! They decide whether signing is useful or fair, not whether it is safe:
+//!
+//! - *Validity of the proposal* beyond its certificates
+//!   (`Core::validate_block`, on receipt): the author is a member and the
+//!   expected leader, its signature, the payload's bounds, digest and
+//!   rules. An invalid block is never inserted, so never offered here.
+//! - *Vote only in the current view, for a block in the tree whose leader
+//!   is the expected one* (`Core::try_vote`): the leader is checked again
+//!   once the parent arrives. A vote in an older view (above
+//!   `last_voted_view`) would be safe but useless: its QC would be stale.
+//!   Leader election is a liveness matter (who proposes), judged from the
+//!   chain, which the rules here do not hold.
+//! - *The inclusion rule* (`Core::try_vote`, [`crate::InclusionRules`]):
+//!   censorship resistance. It refuses votes only, so it can cost a view,
+//!   never safety.
+//! - *When to time out* (`Core::on_view_timer`, and joining after `f + 1`
+//!   timeouts in `Core::on_timeout`): the pacemaker. The timeout rule
+//!   below still decides whether the timeout may be signed.
+//!
+//! The one pure rule the core also uses on its own is [`SafetyRules::safe_to_vote`]:
+//! a proposal that breaks it is reported as misbehaviour on receipt
+//! (`Fault::UnsafeProposal`), since no honest replica could vote for it.
 
 use ordo_types::{Keypair, NodeIndex};
 use serde::{Deserialize, Serialize};

@@ -496,3 +496,134 @@ fn restarted_node_behind_its_last_voted_view_catches_up() {
         "it times out in view 4 with the others: {actions:?}"
     );
 }
+
+fn sends_to(actions: &[Action], peer: NodeIndex) -> Vec<&Message> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { to, message } if *to == peer => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A vote for a second block is evidence only once its signature (and the
+/// first vote's) verified: a forged second vote is blamed as a bad
+/// signature, never reported as a double vote.
+#[test]
+fn double_vote_is_reported_only_after_both_votes_verify() {
+    let f = Fixture::new(4);
+    let b1 = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![]);
+    let other = ordo_types::Digest::of(b"another block in view 1");
+    let vote = |author: NodeIndex, block, signer: usize| Vote {
+        view: 1,
+        block,
+        author,
+        signature: f.keys[signer].sign(&vote_message(1, &block)),
+        inclusion: None,
+    };
+    // (name, pending vote of member 0, its second vote, faults expected)
+    let table: Vec<(&str, Vote, Vote, Vec<Fault>)> = vec![
+        (
+            "forged second vote",
+            vote(0, b1.digest(), 0),
+            vote(0, other, 3),
+            vec![Fault::BadSignature("vote")],
+        ),
+        (
+            "garbage second signature",
+            vote(0, b1.digest(), 0),
+            Vote {
+                signature: Signature([5; 64]),
+                ..vote(0, other, 0)
+            },
+            vec![Fault::BadSignature("vote")],
+        ),
+        (
+            "forged pending vote, genuine second one",
+            vote(0, b1.digest(), 3),
+            vote(0, other, 0),
+            vec![Fault::BadSignature("vote")],
+        ),
+        (
+            "two genuine votes",
+            vote(0, b1.digest(), 0),
+            vote(0, other, 0),
+            vec![Fault::DoubleVote(1)],
+        ),
+    ];
+    for (name, first, second, expected) in table {
+        // Node 2 leads view 2 and collects the votes of view 1.
+        let mut core = f.core(2, Config::default());
+        core.start(0);
+        deliver(&mut core, 1, proposal(&b1));
+        assert!(faults(&deliver(&mut core, 0, Message::Vote(first))).is_empty());
+        let actions = deliver(&mut core, 0, Message::Vote(second.clone()));
+        assert_eq!(faults(&actions), expected, "{name}");
+        // Evidence is reported once; repeats are dropped unread.
+        let again = faults(&deliver(&mut core, 0, Message::Vote(second)));
+        if expected == [Fault::DoubleVote(1)] {
+            assert!(again.is_empty(), "{name}: reported twice: {again:?}");
+        }
+        assert_eq!(core.view(), 1, "{name}: no QC");
+    }
+}
+
+/// A peer that shows an old QC or times out in an old view is answered
+/// with the certificates that ended those views, but only once what it
+/// showed verified: forged input neither moves the node nor makes it send.
+#[test]
+fn lagging_peers_are_helped_only_on_verified_input() {
+    let f = Fixture::new(4);
+    let b1 = f.block(1, 1, &f.genesis(), &f.genesis_qc(), None, vec![]);
+    let qc1 = f.qc(&b1);
+    let tc = f.tc(10, &[0], &f.genesis_qc());
+    let stale_timeout = |signature: Option<Signature>| {
+        let mut t = ordo_consensus::Timeout {
+            view: 2,
+            high_qc: f.genesis_qc(),
+            author: 1,
+            signature: f.keys[1].sign(&ordo_consensus::messages::timeout_message(2, 0)),
+            inclusion: None,
+        };
+        if let Some(s) = signature {
+            t.signature = s;
+        }
+        Message::Timeout(Box::new(t))
+    };
+    let mut forged_qc = qc1.clone();
+    forged_qc.votes[1].1 = Signature([3; 64]);
+    let short_qc = f.qc_by(&b1, &[0, 1]);
+    // (name, message from member 1, whether it is answered with the TC)
+    let table: Vec<(&str, Message, bool)> = vec![
+        ("forged old QC", Message::Qc(Box::new(forged_qc)), false),
+        ("short old QC", Message::Qc(Box::new(short_qc)), false),
+        (
+            "old timeout with a bad signature",
+            stale_timeout(Some(f.keys[2].sign(b"not a timeout"))),
+            false,
+        ),
+        ("genuine old QC", Message::Qc(Box::new(qc1.clone())), true),
+        ("genuine old timeout", stale_timeout(None), true),
+    ];
+    for (name, message, answered) in table {
+        let mut core = f.core(0, Config::default());
+        core.start(0);
+        deliver(&mut core, 2, Message::Tc(Box::new(tc.clone())));
+        assert_eq!(core.view(), 11);
+        let actions = deliver(&mut core, 1, message);
+        let sent = sends_to(&actions, 1);
+        if answered {
+            assert!(faults(&actions).is_empty(), "{name}: {actions:?}");
+            assert!(
+                sent.iter()
+                    .any(|m| matches!(m, Message::Tc(t) if t.view == 10)),
+                "{name}: the TC that ended view 10 is sent: {actions:?}"
+            );
+        } else {
+            assert_eq!(faults(&actions).len(), 1, "{name}: {actions:?}");
+            assert!(sent.is_empty(), "{name}: answered forged input: {sent:?}");
+        }
+        assert_eq!(core.view(), 11, "{name}");
+    }
+}

@@ -186,6 +186,11 @@ mod tests {
             }
         }
 
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
         /// On arbitrary bytes (most starting with a batch tag) the two
         /// decoders agree on accepting, and on the value.
         #[test]

@@ -95,6 +95,46 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(value)
 }
 
+/// For property tests of a wire type: `value` encodes, decodes to an equal
+/// value, and that re-encodes to the same bytes. The error says which step
+/// failed.
+pub fn check_round_trip<T>(value: &T) -> std::result::Result<(), String>
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let bytes = encode(value).map_err(|e| format!("encode: {e}"))?;
+    let back: T = decode(&bytes).map_err(|e| format!("decode: {e}"))?;
+    if back != *value {
+        return Err(format!("decoded {back:?}, expected {value:?}"));
+    }
+    let again = encode(&back).map_err(|e| format!("re-encode: {e}"))?;
+    if again != bytes {
+        return Err("re-encoding gave other bytes".into());
+    }
+    Ok(())
+}
+
+/// For property tests of a wire type: decoding arbitrary `bytes` as `T`
+/// returns an error, or a value that re-encodes (to at most as many bytes)
+/// and decodes to itself. A panic anywhere fails the test by itself.
+pub fn check_arbitrary_bytes<T>(bytes: &[u8]) -> std::result::Result<(), String>
+where
+    T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let Ok(value) = decode::<T>(bytes) else {
+        return Ok(());
+    };
+    let again = encode(&value).map_err(|e| format!("re-encode of {value:?}: {e}"))?;
+    if again.len() > bytes.len() {
+        return Err(format!(
+            "{} bytes decoded to a value whose encoding takes {}",
+            bytes.len(),
+            again.len()
+        ));
+    }
+    check_round_trip(&value)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -130,20 +170,78 @@ mod tests {
         ));
     }
 
+    fn signature(halves: ([u8; 32], [u8; 32])) -> Signature {
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&halves.0);
+        bytes[32..].copy_from_slice(&halves.1);
+        Signature(bytes)
+    }
+
+    fn sample() -> impl Strategy<Value = Sample> {
+        (
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+            any::<([u8; 32], [u8; 32])>(),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8),
+        )
+            .prop_map(|(digest, key, halves, items)| Sample {
+                digest: Digest(digest),
+                key: PublicKey(key),
+                signature: signature(halves),
+                items,
+            })
+    }
+
+    fn ok(check: std::result::Result<(), String>) -> std::result::Result<(), TestCaseError> {
+        check.map_err(TestCaseError::fail)
+    }
+
+    /// Random bytes, mostly short, some exactly as long as a fixed-size
+    /// type's encoding (so that those decode and get re-encoded).
+    fn arbitrary_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            proptest::collection::vec(any::<u8>(), 31..=33),
+            proptest::collection::vec(any::<u8>(), 64..=66),
+        ]
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
+        #![proptest_config(ProptestConfig::with_cases(1024))]
 
         #[test]
-        fn sample_round_trips(seed in any::<[u8; 32]>(), items in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+        fn digest_round_trips(bytes in any::<[u8; 32]>()) {
+            ok(check_round_trip(&Digest(bytes)))?;
+        }
+
+        #[test]
+        fn public_key_round_trips(bytes in any::<[u8; 32]>()) {
+            ok(check_round_trip(&PublicKey(bytes)))?;
+        }
+
+        #[test]
+        fn signature_round_trips(halves in any::<([u8; 32], [u8; 32])>()) {
+            ok(check_round_trip(&signature(halves)))?;
+        }
+
+        #[test]
+        fn sample_round_trips(value in sample()) {
+            ok(check_round_trip(&value))?;
+        }
+
+        /// Real keys and signatures survive the trip and still verify.
+        #[test]
+        fn signed_sample_round_trips(seed in any::<[u8; 32]>()) {
             let k = Keypair::from_seed(seed);
             let value = Sample {
                 digest: Digest::of(&seed),
                 key: k.public(),
                 signature: k.sign(&seed),
-                items,
+                items: vec![seed.to_vec()],
             };
-            let bytes = encode(&value).unwrap();
-            prop_assert_eq!(decode::<Sample>(&bytes).unwrap(), value);
+            let back: Sample = decode(&encode(&value).unwrap()).unwrap();
+            prop_assert!(back.key.verify(&seed, &back.signature).is_ok());
+            prop_assert_eq!(back, value);
         }
     }
 
@@ -151,11 +249,23 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
         #[test]
-        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = decode::<Sample>(&bytes);
-            let _ = decode::<Digest>(&bytes);
-            let _ = decode::<PublicKey>(&bytes);
-            let _ = decode::<Signature>(&bytes);
+        fn random_bytes_as_digest(bytes in arbitrary_bytes()) {
+            ok(check_arbitrary_bytes::<Digest>(&bytes))?;
+        }
+
+        #[test]
+        fn random_bytes_as_public_key(bytes in arbitrary_bytes()) {
+            ok(check_arbitrary_bytes::<PublicKey>(&bytes))?;
+        }
+
+        #[test]
+        fn random_bytes_as_signature(bytes in arbitrary_bytes()) {
+            ok(check_arbitrary_bytes::<Signature>(&bytes))?;
+        }
+
+        #[test]
+        fn random_bytes_as_sample(bytes in arbitrary_bytes()) {
+            ok(check_arbitrary_bytes::<Sample>(&bytes))?;
         }
     }
 }
