@@ -11,7 +11,7 @@
 //! two make member 1 slow on Batches frames, so its inbound Batches channel
 //! fills and back-pressure reaches member 0's queue, and require Consensus
 //! frames to arrive promptly all the same. With one FIFO inbound channel
-//! for all classes (as before 2026-12) those probes waited behind up to
+//! for all classes (as before 2026-11-21) those probes waited behind up to
 //! 1,024 batch frames: seconds.
 //!
 //! The tests take turns (`SERIAL`): run side by side on two cores they
@@ -37,7 +37,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(5);
 const BASELINE_FACTOR: u32 = 10;
 /// ... or this much above it, whichever is larger (the idle p99 is well
 /// under a millisecond, so a pure factor would be fragile on a busy host).
-const BASELINE_SLACK: Duration = Duration::from_millis(25);
+const BASELINE_SLACK: Duration = Duration::from_millis(30);
 /// And never more than this, on any host.
 const ABSOLUTE_CAP: Duration = Duration::from_millis(50);
 /// What the slow consumer spends on each batch frame.
