@@ -151,7 +151,20 @@ fn n1_every_endpoint_refuses_bad_input_and_keeps_serving() {
     assert!(String::from_utf8_lossy(&body).contains("\"duplicate\":true"));
     let (status, body) = http(api, "GET", "/metrics", &[], b"").unwrap();
     assert_eq!(status, 200);
-    assert!(String::from_utf8_lossy(&body).contains("ordo_committed_height"));
+    let body = String::from_utf8_lossy(&body);
+    assert!(body.contains("ordo_committed_height"));
+    // Per-peer series (`ordo_peer_bad_frames`, `ordo_peer_bans`) need a
+    // peer: tests/byzantine.rs reads them.
+    for series in [
+        "ordo_network_refused_handshakes 0",
+        "ordo_network_refused_connections 0",
+        "ordo_network_refused_frames{class=\"batches\"} 0",
+    ] {
+        assert!(
+            body.lines().any(|l| l == series),
+            "/metrics lacks {series}:\n{body}"
+        );
+    }
 }
 
 #[test]

@@ -56,14 +56,6 @@ fn attack_frames(
         |class, kind: &str, bytes: Vec<u8>| out.push((class, kind.to_string(), Bytes::from(bytes)));
     let genesis = Block::genesis(committee.digest());
     let genesis_qc = QuorumCert::genesis(committee);
-    // 1. Garbage that does not decode, on every class.
-    for class in Class::ALL {
-        for _ in 0..100 {
-            let len = 1 + (rng.next() % 2000) as usize;
-            push(class, "garbage", rng.bytes(len));
-        }
-        push(class, "empty", Vec::new());
-    }
     // 2. Consensus: bad signatures, absurd views, forged authors.
     for k in 0..50u64 {
         let view = match k % 3 {
@@ -242,20 +234,43 @@ fn attack_frames(
             encode(&SyncMessage::Blocks(Vec::new())).unwrap(),
         );
     }
+    // 1. Last, garbage that does not decode, on every class: the nodes
+    // report it to the transport, which bans the sender after three such
+    // frames, so it comes after everything that does decode.
+    for class in Class::ALL {
+        for _ in 0..100 {
+            let len = 1 + (rng.next() % 2000) as usize;
+            push(class, "garbage", rng.bytes(len));
+        }
+        push(class, "empty", Vec::new());
+    }
     out
+}
+
+/// One series of node `i`'s `/metrics`, e.g. `ordo_peer_bans{peer="3"}`.
+fn series(cluster: &Cluster, i: usize, series: &str) -> Option<f64> {
+    let (status, body) = support::http(cluster.apis[i], "GET", "/metrics", &[], b"").ok()?;
+    if status != 200 {
+        return None;
+    }
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A node holding committee member 3's key (node 3's process is killed and
 /// the attacker takes its address) sends, over real authenticated QUIC,
-/// garbage on every class, votes with bad signatures, correctly signed
-/// votes and timeouts for absurd views, forged authors, proposals with bad
-/// signatures or unproven QCs, a 7 MiB batch, spoofed batches, bad acks and
-/// certificates, absurd sync requests and tip claims, and finally frames
-/// above the 8 MiB limit (which get it banned). Meanwhile a client submits
-/// transactions to the three honest nodes. They keep committing, every
-/// acknowledged transaction commits once, every honest node counts the
-/// misbehaviour (`misbehaviour_reports` in /v1/status and /metrics), and no
-/// honest node exits.
+/// votes with bad signatures, correctly signed votes and timeouts for
+/// absurd views, forged authors, proposals with bad signatures or unproven
+/// QCs, a 7 MiB batch, spoofed batches, bad acks and certificates, absurd
+/// sync requests and tip claims, then garbage on every class (which gets it
+/// banned: the nodes report undecodable frames to the transport) and
+/// frames above the 8 MiB limit. Meanwhile a client submits transactions to
+/// the three honest nodes. They keep committing, every acknowledged
+/// transaction commits once, every honest node counts the misbehaviour
+/// (`misbehaviour_reports` in /v1/status and /metrics) and banned the
+/// attacker (`ordo_peer_bad_frames`, `ordo_peer_bans`), and no honest node
+/// exits.
 #[test]
 fn n4_byzantine_member_over_quic_is_counted_and_honest_nodes_keep_committing() {
     let mut cluster = Cluster::start(4);
@@ -319,6 +334,10 @@ fn n4_byzantine_member_over_quic_is_counted_and_honest_nodes_keep_committing() {
                     continue;
                 }
                 for to in 0..3u16 {
+                    // Once banned, frames would only fill our own queues.
+                    if !net.is_connected(to) {
+                        continue;
+                    }
                     if net.send(to, class, bytes.clone()).is_ok() {
                         *sent.entry(kind.clone()).or_default() += 1;
                     } else {
@@ -360,6 +379,10 @@ fn n4_byzantine_member_over_quic_is_counted_and_honest_nodes_keep_committing() {
         );
         let metric = cluster.metric(i, "ordo_misbehaviour_reports");
         assert!(metric.unwrap_or(0.0) > 0.0, "node {i}: /metrics {metric:?}");
+        let bad = series(&cluster, i, r#"ordo_peer_bad_frames{peer="3"}"#);
+        let bans = series(&cluster, i, r#"ordo_peer_bans{peer="3"}"#);
+        assert!(bad.unwrap_or(0.0) >= 3.0, "node {i}: bad frames {bad:?}");
+        assert!(bans.unwrap_or(0.0) >= 1.0, "node {i}: bans {bans:?}");
     }
     let rest = checks::progress(&cluster, 0, Duration::from_secs(4));
     assert!(

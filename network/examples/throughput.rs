@@ -75,7 +75,7 @@ async fn quic_run(case: &Case) -> Result<Sample> {
         } else {
             4096
         },
-        incoming_queue_frames: 4096,
+        incoming_batches_frames: 4096,
         ..Config::default()
     };
     let (n0, _inbox0) = b0.start(config.clone(), &keys[0], committee.clone())?;

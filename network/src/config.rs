@@ -21,9 +21,15 @@ pub struct Config {
     pub batches_queue_frames: usize,
     /// Per-peer Sync queue; overflow refuses the new frame.
     pub sync_queue_frames: usize,
-    /// Capacity of the [`crate::Incoming`] channel handed to the node; when
-    /// full, readers stop reading and QUIC flow control slows the senders.
-    pub incoming_queue_frames: usize,
+    /// Capacity of the inbound Consensus channel of the [`crate::Inbox`]
+    /// (all peers together). When a class's channel is full its readers stop
+    /// reading and QUIC flow control slows that class's senders; the other
+    /// classes keep flowing.
+    pub incoming_consensus_frames: usize,
+    /// Capacity of the inbound Batches channel (all peers together).
+    pub incoming_batches_frames: usize,
+    /// Capacity of the inbound Sync channel (all peers together).
+    pub incoming_sync_frames: usize,
     /// First reconnect delay; doubles per failed attempt up to the maximum.
     pub reconnect_min_ms: u64,
     pub reconnect_max_ms: u64,
@@ -31,8 +37,10 @@ pub struct Config {
     pub idle_timeout_ms: u64,
     /// Keep-alive ping interval; must be below the idle timeout.
     pub keep_alive_ms: u64,
-    /// Bad frames (oversize, unknown stream class) a peer may send before
-    /// it is disconnected and banned.
+    /// Bad frames a peer may send before it is disconnected and banned:
+    /// oversize or truncated frames and streams of unknown class seen here,
+    /// plus frames the node could not decode
+    /// ([`crate::Network::report_bad_frame`]).
     pub max_bad_frames: u32,
     /// How long a banned peer is neither dialed nor accepted.
     pub ban_ms: u64,
@@ -51,7 +59,9 @@ impl Default for Config {
             consensus_queue_frames: 1024,
             batches_queue_frames: 64,
             sync_queue_frames: 256,
-            incoming_queue_frames: 1024,
+            incoming_consensus_frames: 1024,
+            incoming_batches_frames: 128,
+            incoming_sync_frames: 256,
             reconnect_min_ms: 100,
             reconnect_max_ms: 5_000,
             idle_timeout_ms: 5_000,
@@ -74,6 +84,14 @@ impl Config {
         }
     }
 
+    pub(crate) fn incoming_frames(&self, class: Class) -> usize {
+        match class {
+            Class::Consensus => self.incoming_consensus_frames,
+            Class::Batches => self.incoming_batches_frames,
+            Class::Sync => self.incoming_sync_frames,
+        }
+    }
+
     pub(crate) fn ban(&self) -> Duration {
         Duration::from_millis(self.ban_ms)
     }
@@ -86,7 +104,9 @@ impl Config {
         if self.max_frame_bytes == 0 || u32::try_from(self.max_frame_bytes).is_err() {
             return bad("max_frame_bytes must be in 1..=u32::MAX");
         }
-        if Class::ALL.iter().any(|c| self.queue_frames(*c) == 0) || self.incoming_queue_frames == 0
+        if Class::ALL
+            .iter()
+            .any(|c| self.queue_frames(*c) == 0 || self.incoming_frames(*c) == 0)
         {
             return bad("queue capacities must be at least 1");
         }

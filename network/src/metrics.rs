@@ -40,6 +40,9 @@ pub(crate) struct ClassCounters {
     /// Frames dropped by the overflow policy, refused by the peer, or
     /// refused at `send` because the queue was full.
     pub dropped: AtomicU64,
+    /// Of `dropped`: refused at `send` because the queue was full
+    /// (Batches, Sync), the caller told with [`crate::Error::QueueFull`].
+    pub refused: AtomicU64,
 }
 
 impl Metrics {
@@ -82,11 +85,17 @@ impl ClassCounters {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub fn refuse_one(&self) {
+        self.drop_one();
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn snapshot(&self, queue_depth: usize) -> ClassSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ClassSnapshot {
             queue_depth,
             dropped: load(&self.dropped),
+            refused: load(&self.refused),
             frames_out: load(&self.frames_out),
             bytes_out: load(&self.bytes_out),
             frames_in: load(&self.frames_in),
@@ -100,7 +109,12 @@ impl ClassCounters {
 pub struct ClassSnapshot {
     /// Frames waiting in the send queue now.
     pub queue_depth: usize,
+    /// Frames lost on the way out: evicted by a full Consensus queue,
+    /// refused twice by the peer, or `refused` below.
     pub dropped: u64,
+    /// Of `dropped`: refused at `send` by a full Batches or Sync queue
+    /// ([`crate::Error::QueueFull`]).
+    pub refused: u64,
     pub frames_out: u64,
     pub bytes_out: u64,
     pub frames_in: u64,
@@ -111,6 +125,7 @@ impl ClassSnapshot {
     fn add(&mut self, other: &ClassSnapshot) {
         self.queue_depth += other.queue_depth;
         self.dropped += other.dropped;
+        self.refused += other.refused;
         self.frames_out += other.frames_out;
         self.bytes_out += other.bytes_out;
         self.frames_in += other.frames_in;
@@ -157,6 +172,10 @@ impl MetricsSnapshot {
 
     pub fn bad_frames(&self) -> u64 {
         self.peers.iter().map(|p| p.bad_frames).sum()
+    }
+
+    pub fn bans(&self) -> u64 {
+        self.peers.iter().map(|p| p.bans).sum()
     }
 
     pub fn reconnects(&self) -> u64 {

@@ -15,7 +15,7 @@ use crate::peer::{code, Peer};
 use crate::queue::Pushed;
 use crate::shared::Shared;
 use crate::tls::Identity;
-use crate::{acceptor, dialer, frame, quic, writer, Class, Error, Result};
+use crate::{acceptor, dialer, frame, quic, writer, Class, Error, Inbox, Result};
 
 /// A frame received from an authenticated committee member.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +61,9 @@ impl Network {
 
     /// Queues `bytes` for `to` on `class`. Never blocks. A full Consensus
     /// queue drops its oldest frame; a full Batches or Sync queue refuses
-    /// this one with [`Error::QueueFull`].
+    /// this one with [`Error::QueueFull`] (counted as `refused`): the caller
+    /// owns the retry (the mempool retransmits and refetches batches, sync
+    /// asks again).
     pub fn send(&self, to: NodeIndex, class: Class, bytes: Bytes) -> Result<()> {
         self.check(&bytes)?;
         let peer = self.shared.peer(to).ok_or(Error::UnknownPeer(to))?;
@@ -113,10 +115,19 @@ impl Network {
                 true
             }
             Pushed::Rejected => {
-                counters.drop_one();
+                counters.refuse_one();
                 false
             }
         }
+    }
+
+    /// Counts a frame from `peer` that the consumer could not decode
+    /// against it, exactly like a malformed frame seen by the transport:
+    /// after [`Config::max_bad_frames`] of them the peer is disconnected and
+    /// banned for [`Config::ban_ms`]. Returns whether this report banned it.
+    pub fn report_bad_frame(&self, peer: NodeIndex, reason: &str) -> Result<bool> {
+        let peer = self.shared.peer(peer).ok_or(Error::UnknownPeer(peer))?;
+        Ok(self.shared.bad_frame(peer, None, reason))
     }
 
     /// Whether we have an open connection to `peer`.
@@ -146,8 +157,8 @@ impl Network {
 
     /// Stops accepting frames, writes out what is queued (waiting at most
     /// [`Config::shutdown_drain_ms`] for peers to acknowledge it), closes
-    /// every connection and stops every task. The [`Incoming`] receiver
-    /// ends afterwards. Calling it again does nothing.
+    /// every connection and stops every task. The [`Inbox`] ends
+    /// afterwards. Calling it again does nothing.
     pub async fn shutdown(&self) {
         let shared = &self.shared;
         if shared.closing.load(Ordering::SeqCst) && shared.is_stopping() {
@@ -195,14 +206,14 @@ impl Bound {
 
     /// Starts serving as `keypair`'s member of `committee`: accepts members
     /// with a lower index, dials those with a higher one, and returns the
-    /// handle and the receiver of inbound frames. Must run inside a tokio
+    /// handle and the [`Inbox`] of inbound frames. Must run inside a tokio
     /// runtime.
     pub fn start(
         self,
         config: Config,
         keypair: &Keypair,
         committee: Arc<Committee>,
-    ) -> Result<(Network, mpsc::Receiver<Incoming>)> {
+    ) -> Result<(Network, Inbox)> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| Error::Quic(format!("start needs a tokio runtime: {e}")))?;
@@ -243,7 +254,8 @@ impl Bound {
                 None
             });
         }
-        let (incoming_tx, incoming_rx) = mpsc::channel(config.incoming_queue_frames);
+        let [(consensus_tx, consensus_rx), (batches_tx, batches_rx), (sync_tx, sync_rx)] =
+            Class::ALL.map(|class| mpsc::channel(config.incoming_frames(class)));
         let shared = Arc::new(Shared::new(
             me,
             committee,
@@ -252,7 +264,7 @@ impl Bound {
             peers,
             clients,
             metrics,
-            incoming_tx,
+            [consensus_tx, batches_tx, sync_tx],
         ));
         shared.spawn(acceptor::run(shared.clone()));
         for (peer, client) in shared.peers.iter().zip(&shared.clients) {
@@ -268,6 +280,9 @@ impl Bound {
             }
         }
         tracing::info!(me, addr = %self.local, "network started");
-        Ok((Network { shared }, incoming_rx))
+        Ok((
+            Network { shared },
+            Inbox::new([consensus_rx, batches_rx, sync_rx]),
+        ))
     }
 }

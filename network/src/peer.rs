@@ -21,6 +21,8 @@ pub(crate) mod code {
     pub const BANNED: VarInt = VarInt::from_u32(2);
     pub const WRONG_DIRECTION: VarInt = VarInt::from_u32(3);
     pub const BAD_FRAME: VarInt = VarInt::from_u32(4);
+    /// A writer stopped inside a frame (aborted): the stream is reset.
+    pub const ABORTED: VarInt = VarInt::from_u32(5);
 }
 
 #[derive(Debug)]

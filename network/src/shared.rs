@@ -1,5 +1,5 @@
 //! State shared by the endpoint's tasks: the endpoint, the peers, the
-//! counters, the outbound channel and the shutdown signal.
+//! counters, the inbound channels and the shutdown signal.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::peer::{code, Peer};
-use crate::Incoming;
+use crate::{Class, Incoming};
 
 pub(crate) struct Shared {
     pub me: NodeIndex,
@@ -26,8 +26,9 @@ pub(crate) struct Shared {
     /// Dial configs, `Some` only for the peers we dial.
     pub clients: Vec<Option<quinn::ClientConfig>>,
     pub metrics: Arc<Metrics>,
-    /// Taken (dropped) at shutdown so the node's receiver sees the end.
-    incoming: Mutex<Option<mpsc::Sender<Incoming>>>,
+    /// One sender per class, indexed by [`Class::index`]; taken (dropped)
+    /// at shutdown so the node's [`crate::Inbox`] sees the end.
+    incoming: Mutex<Option<[mpsc::Sender<Incoming>; 3]>>,
     /// Set once `send` must refuse new frames.
     pub closing: AtomicBool,
     shutdown: watch::Sender<bool>,
@@ -47,7 +48,7 @@ impl Shared {
         peers: Vec<Option<Arc<Peer>>>,
         clients: Vec<Option<quinn::ClientConfig>>,
         metrics: Arc<Metrics>,
-        incoming: mpsc::Sender<Incoming>,
+        incoming: [mpsc::Sender<Incoming>; 3],
     ) -> Self {
         Shared {
             me,
@@ -75,8 +76,8 @@ impl Shared {
         tasks.spawn(task);
     }
 
-    pub fn incoming_sender(&self) -> Option<mpsc::Sender<Incoming>> {
-        self.incoming.lock().clone()
+    pub fn incoming_sender(&self, class: Class) -> Option<mpsc::Sender<Incoming>> {
+        Some(self.incoming.lock().as_ref()?[class.index()].clone())
     }
 
     pub fn drop_incoming_sender(&self) {
@@ -118,25 +119,35 @@ impl Shared {
         }
     }
 
-    /// Counts a bad frame from `peer`; on one too many, closes its
-    /// connection and bans it for [`Config::ban_ms`].
-    pub fn bad_frame(&self, peer: &Peer, connection: &quinn::Connection, reason: &str) {
+    /// Counts a bad frame from `peer` (seen on `connection`, if known); on
+    /// one too many, closes that and its current connection and bans it for
+    /// [`Config::ban_ms`]. Returns whether the peer was banned.
+    pub fn bad_frame(
+        &self,
+        peer: &Peer,
+        connection: Option<&quinn::Connection>,
+        reason: &str,
+    ) -> bool {
         let counters = &self.metrics.peers[usize::from(peer.index)];
         counters.bad_frames.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(me = self.me, peer = peer.index, reason, "bad frame");
-        if peer.strike(
+        if !peer.strike(
             self.config.max_bad_frames,
             Instant::now(),
             self.config.ban(),
         ) {
-            counters.bans.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                me = self.me,
-                peer = peer.index,
-                ban_ms = self.config.ban_ms,
-                "too many bad frames: disconnecting and banning peer"
-            );
+            return false;
+        }
+        counters.bans.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            me = self.me,
+            peer = peer.index,
+            ban_ms = self.config.ban_ms,
+            "too many bad frames: disconnecting and banning peer"
+        );
+        for connection in connection.cloned().into_iter().chain(peer.live()) {
             connection.close(code::BANNED, b"too many bad frames");
         }
+        true
     }
 }

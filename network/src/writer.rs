@@ -2,13 +2,14 @@
 //! that class's long-lived uni stream, reopening it on the current
 //! connection whenever the stream or connection is lost.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use quinn::{SendStream, WriteError};
 
 use crate::metrics::ClassCounters;
-use crate::peer::Peer;
+use crate::peer::{code, Peer};
 use crate::shared::Shared;
 use crate::Class;
 
@@ -98,8 +99,49 @@ async fn next_connection(
     }
 }
 
-async fn open(connection: &quinn::Connection, class: Class) -> Result<SendStream, WriteError> {
-    let mut stream = connection.open_uni().await?;
+/// A class stream that is reset, not finished, when dropped unless
+/// [`ClassStream::finish`] was called. quinn finishes a dropped stream, so
+/// a writer aborted inside a frame (the `Network` dropped, or the shutdown
+/// drain timed out) would leave the peer a stream that ends mid-frame,
+/// which the peer counts as a bad frame; a reset it does not count.
+struct ClassStream {
+    stream: SendStream,
+    finished: bool,
+}
+
+impl ClassStream {
+    fn finish(&mut self) -> bool {
+        self.finished = true;
+        self.stream.finish().is_ok()
+    }
+}
+
+impl Deref for ClassStream {
+    type Target = SendStream;
+    fn deref(&self) -> &SendStream {
+        &self.stream
+    }
+}
+
+impl DerefMut for ClassStream {
+    fn deref_mut(&mut self) -> &mut SendStream {
+        &mut self.stream
+    }
+}
+
+impl Drop for ClassStream {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.stream.reset(code::ABORTED);
+        }
+    }
+}
+
+async fn open(connection: &quinn::Connection, class: Class) -> Result<ClassStream, WriteError> {
+    let mut stream = ClassStream {
+        stream: connection.open_uni().await?,
+        finished: false,
+    };
     stream.set_priority(class.priority())?;
     stream.write_all(&[class.tag()]).await?;
     Ok(stream)
@@ -119,7 +161,7 @@ async fn drain(
     shared: &Shared,
     peer: &Peer,
     class: Class,
-    mut stream: SendStream,
+    mut stream: ClassStream,
     counters: &ClassCounters,
 ) {
     while let Some(frame) = peer.queue(class).try_pop() {
@@ -129,7 +171,7 @@ async fn drain(
         }
         counters.sent(frame.len());
     }
-    if stream.finish().is_ok() {
+    if stream.finish() {
         let _ = stream.stopped().await;
     }
     tracing::debug!(me = shared.me, peer = peer.index, ?class, "stream drained");

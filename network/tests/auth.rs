@@ -76,7 +76,7 @@ async fn dialer_refuses_a_member_other_than_the_one_dialed() {
         let keys: Vec<Keypair> = (0..3).map(keypair).collect();
         let b0 = Network::bind(LOOPBACK.parse().unwrap()).unwrap();
         let b_impostor = Network::bind(LOOPBACK.parse().unwrap()).unwrap();
-        let unused = "127.0.0.1:9".parse().unwrap();
+        let unused = released_udp_address();
         // Member 1's address is where the impostor (key 2) listens.
         let real = committee(&keys, &[b0.local_addr(), b_impostor.local_addr(), unused]);
         let (n0, mut inbox0) = b0.start(test_config(), &keys[0], real.clone()).unwrap();

@@ -21,12 +21,7 @@ fn small_limit() -> Config {
     }
 }
 
-async fn expect(
-    inbox: &mut tokio::sync::mpsc::Receiver<ordo_network::Incoming>,
-    from: u16,
-    class: Class,
-    bytes: &[u8],
-) {
+async fn expect(inbox: &mut ordo_network::Inbox, from: u16, class: Class, bytes: &[u8]) {
     let m = inbox.recv().await.unwrap();
     assert_eq!((m.from, m.class, &m.bytes[..]), (from, class, bytes));
 }
@@ -144,6 +139,100 @@ async fn n2_repeated_oversize_frames_get_the_peer_banned_then_readmitted() {
             waited >= Duration::from_millis(ban_ms) - Duration::from_millis(200),
             "readmitted after only {waited:?}"
         );
+        for net in &c.nets {
+            net.shutdown().await;
+        }
+    })
+    .await;
+}
+
+/// Frames that arrive whole but that the consumer cannot decode are
+/// reported back ([`Network::report_bad_frame`]) and count like malformed
+/// frames: the member sending them is disconnected and banned on the
+/// `max_bad_frames`-th, is refused while banned, and is heard again after
+/// the ban. Another member is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n3_undecodable_frames_reported_by_the_consumer_get_the_peer_banned_then_readmitted() {
+    init_tracing();
+    bounded(Duration::from_secs(20), async {
+        let config = test_config();
+        let (max_bad, ban_ms) = (config.max_bad_frames, config.ban_ms);
+        let mut c = cluster(3, &[config]);
+        assert!(all_connected(&c.nets, Duration::from_secs(5)).await);
+        let garbage = Bytes::from_static(b"\xff\xfe not a message");
+
+        // Garbage on each class in turn; the consumer reports every frame.
+        for strike in 1..=max_bad {
+            let class = Class::ALL[strike as usize % Class::ALL.len()];
+            c.nets[0].send(1, class, garbage.clone()).unwrap();
+            let m = tokio::time::timeout(Duration::from_secs(5), c.inboxes[1].recv())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!((m.from, m.class, &m.bytes), (0, class, &garbage));
+            let banned = c.nets[1]
+                .report_bad_frame(m.from, "undecodable test frame")
+                .unwrap();
+            assert_eq!(banned, strike == max_bad, "strike {strike}");
+            let peer = c.nets[1].metrics().peer(0).unwrap().clone();
+            assert_eq!(peer.bad_frames, u64::from(strike));
+            if !banned {
+                assert_eq!(peer.bans, 0);
+                assert!(c.nets[1].is_connected(0), "cut off after {strike} strikes");
+            }
+        }
+        let banned_at = Instant::now();
+        let receiver = &c.nets[1];
+        assert_eq!(receiver.metrics().peer(0).unwrap().bans, 1);
+        assert!(!receiver.is_connected(0), "banned peer still connected");
+        // Node 0 redials during the ban and is turned away.
+        assert!(
+            eventually(Duration::from_secs(3), || receiver
+                .metrics()
+                .refused_connections
+                >= 1)
+            .await
+        );
+        assert!(!receiver.is_connected(0));
+        // Node 2 still talks to node 1, and has no strike.
+        c.nets[2]
+            .send(1, Class::Consensus, Bytes::from_static(b"still here"))
+            .unwrap();
+        let m = tokio::time::timeout(Duration::from_secs(5), c.inboxes[1].recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((m.from, &m.bytes[..]), (2, &b"still here"[..]));
+        assert_eq!(receiver.metrics().peer(2).unwrap().bad_frames, 0);
+        assert!(matches!(
+            receiver.report_bad_frame(7, "no such member"),
+            Err(ordo_network::Error::UnknownPeer(7))
+        ));
+
+        // After the ban node 0 is admitted again and its frames flow.
+        let readmitted = async {
+            for i in 0u32.. {
+                let _ = c.nets[0].send(1, Class::Consensus, Bytes::from(i.to_be_bytes().to_vec()));
+                if let Ok(Some(m)) =
+                    tokio::time::timeout(Duration::from_millis(100), c.inboxes[1].recv()).await
+                {
+                    if m.from == 0 {
+                        return m;
+                    }
+                }
+            }
+            unreachable!()
+        };
+        let m = tokio::time::timeout(Duration::from_secs(8), readmitted)
+            .await
+            .unwrap();
+        assert_eq!(m.class, Class::Consensus);
+        let waited = banned_at.elapsed();
+        assert!(
+            waited >= Duration::from_millis(ban_ms) - Duration::from_millis(200),
+            "readmitted after only {waited:?}"
+        );
+        assert!(c.nets[1].is_connected(0));
         for net in &c.nets {
             net.shutdown().await;
         }

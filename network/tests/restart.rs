@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::*;
-use ordo_network::{Bound, Class, Incoming, Network};
-use tokio::sync::mpsc::Receiver;
+use ordo_network::{Bound, Class, Inbox, Network};
 
 /// Rebinding can race the old socket's release for a moment.
 async fn rebind(addr: SocketAddr) -> Bound {
@@ -29,7 +28,7 @@ async fn rebind(addr: SocketAddr) -> Bound {
 }
 
 /// Sends probes until `to` receives one from `from`; returns how long it took.
-async fn probe(from: &Network, to: u16, inbox: &mut Receiver<Incoming>) -> Duration {
+async fn probe(from: &Network, to: u16, inbox: &mut Inbox) -> Duration {
     let start = Instant::now();
     loop {
         let _ = from.send(to, Class::Consensus, Bytes::from_static(b"probe"));
@@ -44,7 +43,7 @@ async fn probe(from: &Network, to: u16, inbox: &mut Receiver<Incoming>) -> Durat
     }
 }
 
-async fn all_pairs_talk(nets: &[&Network], inboxes: &mut [&mut Receiver<Incoming>]) -> Duration {
+async fn all_pairs_talk(nets: &[&Network], inboxes: &mut [&mut Inbox]) -> Duration {
     let mut slowest = Duration::ZERO;
     for (i, from) in nets.iter().enumerate() {
         for (j, inbox) in inboxes.iter_mut().enumerate() {

@@ -127,6 +127,8 @@ pub fn render(state: &ApiState) -> String {
     let peers: Family<Labels, Gauge> = Family::default();
     let rtt: Family<Labels, Gauge> = Family::default();
     let reconnects: Family<Labels, Gauge> = Family::default();
+    let bad_frames: Family<Labels, Gauge> = Family::default();
+    let bans: Family<Labels, Gauge> = Family::default();
     for peer in &net.peers {
         let labels = vec![("peer".to_string(), peer.index.to_string())];
         peers.get_or_create(&labels).set(i64::from(peer.connected));
@@ -135,6 +137,10 @@ pub fn render(state: &ApiState) -> String {
         reconnects
             .get_or_create(&labels)
             .set(as_i64(peer.reconnects));
+        bad_frames
+            .get_or_create(&labels)
+            .set(as_i64(peer.bad_frames));
+        bans.get_or_create(&labels).set(as_i64(peer.bans));
     }
     r.register(
         "peer_connected",
@@ -151,6 +157,28 @@ pub fn render(state: &ApiState) -> String {
         "Connections to the peer made again",
         reconnects,
     );
+    r.register(
+        "peer_bad_frames",
+        "Malformed or undecodable frames received from the peer",
+        bad_frames,
+    );
+    r.register(
+        "peer_bans",
+        "Times the peer was disconnected and banned for bad frames",
+        bans,
+    );
+    gauge(
+        &mut r,
+        "network_refused_handshakes",
+        "QUIC handshakes refused: certificate key not a member (or not the one dialed)",
+        as_i64(net.refused_handshakes),
+    );
+    gauge(
+        &mut r,
+        "network_refused_connections",
+        "Authenticated connections closed at once: banned peer or wrong dial direction",
+        as_i64(net.refused_connections),
+    );
     let families: Vec<(&str, &str, Family<Labels, Gauge>)> = vec![
         (
             "network_queue_frames",
@@ -160,6 +188,11 @@ pub fn render(state: &ApiState) -> String {
         (
             "network_dropped_frames",
             "Frames dropped or refused by a full queue, by class",
+            Family::default(),
+        ),
+        (
+            "network_refused_frames",
+            "Frames refused at send by a full queue (batches, sync), by class",
             Family::default(),
         ),
         (
@@ -189,6 +222,7 @@ pub fn render(state: &ApiState) -> String {
         let values = [
             total.queue_depth as u64,
             total.dropped,
+            total.refused,
             total.frames_in,
             total.frames_out,
             total.bytes_in,

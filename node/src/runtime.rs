@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use bytes::Bytes;
 use ordo_mempool::{Intake, Mempool};
-use ordo_network::{Class, Incoming, Network};
+use ordo_network::{Incoming, Network};
 use ordo_types::codec::decode;
+use ordo_types::NodeIndex;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
@@ -168,11 +170,37 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
     )?;
     tasks.push(tokio::spawn(consensus.run()));
     tasks.push(tokio::spawn(mempool.run()));
-    tasks.push(tokio::spawn(dispatch(
-        incoming,
-        consensus_tx,
+    // One dispatcher per class: a full mempool inbox holds up only Batches
+    // frames (and, through QUIC flow control, only the peers' Batches
+    // streams), never votes.
+    let [consensus_in, batches_in, sync_in] = incoming.into_classes();
+    let route = Route {
+        network: network.clone(),
+        shared: shared.clone(),
+    };
+    tasks.push(tokio::spawn(route.clone().dispatch(
+        consensus_in,
+        consensus_tx.clone(),
+        |from, bytes| decode(bytes).map(|message| ConsensusInput::Message { from, message }),
+    )));
+    // Batches without copying their transactions.
+    tasks.push(tokio::spawn(route.clone().dispatch(
+        batches_in,
         mempool_tx,
-        shared.clone(),
+        |from, bytes| {
+            ordo_mempool::wire::decode_message(bytes).map(|decoded| MempoolInput::Received {
+                from,
+                message: decoded.message,
+                raw_batch: decoded.raw_batch,
+            })
+        },
+    )));
+    tasks.push(tokio::spawn(route.dispatch(
+        sync_in,
+        consensus_tx,
+        |from, bytes| {
+            decode::<SyncMessage>(bytes).map(|message| ConsensusInput::Sync { from, message })
+        },
     )));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -200,54 +228,41 @@ fn next_own_seq(storage: &Storage) -> anyhow::Result<u64> {
     Ok(storage.next_own_seq()?.max(clock_floor))
 }
 
-/// Decodes incoming frames by traffic class and routes them to the driver
-/// loops. A frame that does not decode is counted and dropped.
-async fn dispatch(
-    mut incoming: mpsc::Receiver<Incoming>,
-    consensus: mpsc::Sender<ConsensusInput>,
-    mempool: mpsc::Sender<MempoolInput>,
+/// Where one class's incoming frames go, and who hears of bad ones.
+#[derive(Clone)]
+struct Route {
+    network: Arc<Network>,
     shared: Arc<Shared>,
-) {
-    while let Some(frame) = incoming.recv().await {
-        let from = frame.from;
-        let routed = match frame.class {
-            Class::Consensus => match decode(&frame.bytes) {
-                Ok(message) => consensus
-                    .send(ConsensusInput::Message { from, message })
-                    .await
-                    .is_ok(),
-                Err(e) => bad_frame(&shared, from, e),
-            },
-            // Batches without copying their transactions.
-            Class::Batches => match ordo_mempool::wire::decode_message(&frame.bytes) {
-                Ok(decoded) => mempool
-                    .send(MempoolInput::Received {
-                        from,
-                        message: decoded.message,
-                        raw_batch: decoded.raw_batch,
-                    })
-                    .await
-                    .is_ok(),
-                Err(e) => bad_frame(&shared, from, e),
-            },
-            Class::Sync => match decode::<SyncMessage>(&frame.bytes) {
-                Ok(message) => consensus
-                    .send(ConsensusInput::Sync { from, message })
-                    .await
-                    .is_ok(),
-                Err(e) => bad_frame(&shared, from, e),
-            },
-        };
-        if !routed {
-            break;
-        }
-    }
 }
 
-fn bad_frame(shared: &Shared, from: u16, error: ordo_types::Error) -> bool {
-    shared
-        .misbehaviour
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    tracing::debug!(peer = from, "undecodable frame: {error}");
-    true
+impl Route {
+    /// Decodes one class's frames and hands them to a driver loop, waiting
+    /// while its inbox is full. A frame that does not decode is counted as
+    /// misbehaviour, dropped, and reported to the transport, which bans a
+    /// peer that keeps sending them.
+    async fn dispatch<T>(
+        self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        inbox: mpsc::Sender<T>,
+        decode: impl Fn(NodeIndex, &Bytes) -> Result<T, ordo_types::Error>,
+    ) {
+        while let Some(frame) = incoming.recv().await {
+            match decode(frame.from, &frame.bytes) {
+                Ok(input) => {
+                    if inbox.send(input).await.is_err() {
+                        break;
+                    }
+                }
+                Err(error) => self.bad_frame(&frame, error),
+            }
+        }
+    }
+
+    fn bad_frame(&self, frame: &Incoming, error: ordo_types::Error) {
+        self.shared
+            .misbehaviour
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reason = format!("undecodable {:?} frame: {error}", frame.class);
+        let _ = self.network.report_bad_frame(frame.from, &reason);
+    }
 }

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ordo_network::{Config, Incoming, Network};
+use ordo_network::{Config, Inbox, Network};
 use ordo_types::{Committee, Keypair, Member};
-use tokio::sync::mpsc::Receiver;
 
 pub const LOOPBACK: &str = "127.0.0.1:0";
 
@@ -27,18 +26,33 @@ pub fn test_config() -> Config {
     }
 }
 
+/// A loopback UDP address nothing listens on: an OS-assigned port, bound
+/// and released at once (never a fixed port).
+pub fn released_udp_address() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind(LOOPBACK).unwrap();
+    socket.local_addr().unwrap()
+}
+
+/// Like [`released_udp_address`], for TCP (members' API addresses, which
+/// the transport never uses).
+pub fn released_tcp_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind(LOOPBACK).unwrap();
+    listener.local_addr().unwrap()
+}
+
 pub fn keypair(i: usize) -> Keypair {
     Keypair::from_seed([i as u8 + 1; 32])
 }
 
 pub fn committee(keys: &[Keypair], addresses: &[SocketAddr]) -> Arc<Committee> {
+    let api_address = released_tcp_address();
     let members = keys
         .iter()
         .zip(addresses)
         .map(|(k, a)| Member {
             key: k.public(),
             address: *a,
-            api_address: "127.0.0.1:9".parse().unwrap(),
+            api_address,
         })
         .collect();
     Arc::new(Committee::new(members).unwrap())
@@ -49,7 +63,7 @@ pub struct Cluster {
     pub addresses: Vec<SocketAddr>,
     pub committee: Arc<Committee>,
     pub nets: Vec<Network>,
-    pub inboxes: Vec<Receiver<Incoming>>,
+    pub inboxes: Vec<Inbox>,
 }
 
 /// `n` endpoints, one config each (`configs[i % len]`), all started.
