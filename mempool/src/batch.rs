@@ -41,6 +41,7 @@ impl Batch {
             .update_u64(u64::from(self.author))
             .update_u64(self.seq)
             .update_u64(self.txs.len() as u64);
+        Transaction::compute_digests(&self.txs);
         for tx in &self.txs {
             hasher.update(tx.digest().as_bytes());
         }

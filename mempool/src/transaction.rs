@@ -88,6 +88,9 @@ impl Transaction {
             .iter()
             .filter(|tx| tx.digest.0.get().is_none())
             .collect();
+        if todo.is_empty() {
+            return;
+        }
         let items: Vec<(u64, &[u8])> = todo
             .iter()
             .map(|tx| (tx.namespace, &tx.payload[..]))
