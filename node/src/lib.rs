@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod consensus_actor;
 pub mod error;
+pub mod extract;
 pub mod http_client;
 pub mod keyfile;
 pub mod load;
