@@ -149,13 +149,18 @@ fn n4_kill9_under_load_restart_catches_up_without_loss_or_duplicates() {
     assert!(cluster.log(1).contains("node started"));
 }
 
-/// With a retention of 300 heights, old batches are pruned while the load
-/// runs; the wiped node syncs pruned heights as verified headers only and
-/// everything retained with its batches.
+/// With a retention of 300 heights (and a dedupe window within it), old
+/// batches are pruned while the load runs; the wiped node syncs pruned
+/// heights as verified headers only and everything retained with its
+/// batches.
 #[test]
 fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
     let mut cluster = Cluster::start_with(4, |config| {
         *config = config.replace("retention_heights = 100000", "retention_heights = 300");
+        *config = config.replace(
+            "dedupe_window_heights = 10000",
+            "dedupe_window_heights = 200",
+        );
     });
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
