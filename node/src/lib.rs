@@ -29,6 +29,7 @@ pub mod runtime;
 pub mod shared;
 pub mod storage;
 pub mod stream;
+pub mod sync;
 pub mod timers;
 pub mod wire;
 
