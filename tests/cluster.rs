@@ -149,13 +149,18 @@ fn n4_kill9_under_load_restart_catches_up_without_loss_or_duplicates() {
     assert!(cluster.log(1).contains("node started"));
 }
 
-/// With a retention of 300 heights, old batches are pruned while the load
-/// runs; the wiped node syncs pruned heights as verified headers only and
-/// everything retained with its batches.
+/// With a retention of 300 heights (and a dedupe window within it), old
+/// batches are pruned while the load runs; the wiped node syncs pruned
+/// heights as verified headers only and everything retained with its
+/// batches.
 #[test]
 fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
     let mut cluster = Cluster::start_with(4, |config| {
         *config = config.replace("retention_heights = 100000", "retention_heights = 300");
+        *config = config.replace(
+            "dedupe_window_heights = 10000",
+            "dedupe_window_heights = 200",
+        );
     });
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -195,4 +200,78 @@ fn n4_empty_data_dir_after_1000_heights_catches_up_then_participates() {
     assert!(cluster.delivered(3) > before);
     let counts = agree(&cluster, &[1, 2, 3], 3);
     assert!(counts.values().all(|c| *c == 1));
+}
+
+/// A peer asking for a committed block older than a node's in-memory window
+/// (`recent_blocks = 4`) gets it from the node's storage. The asker is a
+/// stand-in for node 3 on its address with its key, over real QUIC.
+#[test]
+fn n4_block_older_than_the_recent_window_is_served_from_storage() {
+    use ordo_consensus::messages::Message;
+    use ordo_network::{Class, Network};
+    use ordo_types::codec::{decode, encode};
+    use ordo_types::{Committee, Digest};
+
+    let mut cluster = Cluster::start_with(4, |config| {
+        *config = config.replace("recent_blocks = 1024", "recent_blocks = 4");
+    });
+    cluster.wait_delivered(0, 30, Duration::from_secs(60));
+    let old = support::json(cluster.apis[0], "/v1/blocks/3").unwrap();
+    let digest = Digest::from_hex(old["digest"].as_str().unwrap()).unwrap();
+    cluster.kill(3);
+    let dir = cluster.dir.path().to_path_buf();
+    let keypair = ordo_node::keyfile::read(&dir.join("node-3.key")).unwrap();
+    let committee = Arc::new(Committee::load(&dir.join("committee.toml")).unwrap());
+    let addr = committee.member(3).unwrap().address;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let served = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // The port was just freed by the kill; retry the bind briefly.
+        let bound = loop {
+            match Network::bind(addr) {
+                Ok(bound) => break bound,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot bind {addr}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        let (net, mut inbox) = bound
+            .start(ordo_network::Config::default(), &keypair, committee.clone())
+            .unwrap();
+        let request = bytes::Bytes::from(encode(&Message::BlockRequest(digest)).unwrap());
+        let mut served = HashSet::new();
+        while served.len() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "block 3 served by {served:?} only"
+            );
+            for peer in 0..3u16 {
+                if !served.contains(&peer) {
+                    let _ = net.send(peer, Class::Consensus, request.clone());
+                }
+            }
+            let wait = tokio::time::sleep(Duration::from_millis(500));
+            tokio::pin!(wait);
+            loop {
+                tokio::select! {
+                    incoming = inbox.recv() => {
+                        let incoming = incoming.expect("network stopped");
+                        if incoming.class != Class::Consensus {
+                            continue;
+                        }
+                        if let Ok(Message::BlockResponse(block)) = decode(&incoming.bytes) {
+                            if block.digest() == digest {
+                                assert_eq!(block.height(), 3);
+                                served.insert(incoming.from);
+                            }
+                        }
+                    }
+                    _ = &mut wait => break,
+                }
+            }
+        }
+        served
+    });
+    assert_eq!(served.len(), 3);
 }

@@ -85,7 +85,7 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
                 let text = std::fs::read_to_string(c).unwrap();
                 std::fs::write(c, format!("colour = \"blue\"\n{text}")).unwrap();
             },
-            "colour",
+            "unknown field `colour`",
         ),
         (
             "malformed TOML",
@@ -104,26 +104,74 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
             "cannot listen",
         ),
         (
+            "API port in use",
+            |_, c| {
+                let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = taken.local_addr().unwrap();
+                std::mem::forget(taken);
+                let text = std::fs::read_to_string(c).unwrap();
+                std::fs::write(c, format!("api_listen = \"{addr}\"\n{text}")).unwrap();
+            },
+            "cannot serve the API",
+        ),
+        (
             "timeouts out of order",
             |_, c| edit(c, "max_timeout_ms = 30000", "max_timeout_ms = 10"),
             "base_timeout_ms",
         ),
+        (
+            "bad committee key",
+            |d, _| edit(&d.join("committee.toml"), "key = \"", "key = \"zz"),
+            "member 0: key",
+        ),
+        (
+            "bad committee address",
+            |d, _| {
+                edit(
+                    &d.join("committee.toml"),
+                    "\naddress = \"127.0.0.1:",
+                    "\naddress = \"not-an-address:",
+                )
+            },
+            "member 0: address 'not-an-address:",
+        ),
+        (
+            "retention shorter than the dedupe window",
+            |_, c| edit(c, "retention_heights = 100000", "retention_heights = 500"),
+            "retention_heights (500) must be at least dedupe_window_heights",
+        ),
     ];
+    let committee = dir.path().join("committee.toml");
     for (name, breaker, expected) in cases {
         let copy = dir.path().join("node-0.toml");
         let original = std::fs::read_to_string(&good).unwrap();
+        let original_committee = std::fs::read_to_string(&committee).unwrap();
         breaker(dir.path(), &copy);
         let (ok, stderr) = check(&copy);
         std::fs::write(&good, original).unwrap();
+        std::fs::write(&committee, original_committee).unwrap();
         assert!(!ok, "{name}: accepted");
         let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{name}: expected one line, got:\n{stderr}");
         assert!(lines[0].starts_with("error: "), "{name}: {stderr}");
-        assert!(
-            lines[0].contains(expected),
-            "{name}: '{expected}' not in: {stderr}"
+        // Named once: an error is not repeated by its own causes.
+        assert_eq!(
+            lines[0].matches(expected).count(),
+            1,
+            "{name}: '{expected}' not in, or repeated in: {stderr}"
         );
     }
+    // A missing committee file: the OS error is printed once too.
+    let original = std::fs::read_to_string(&good).unwrap();
+    edit(&good, "committee.toml", "gone.toml");
+    let (ok, stderr) = check(&good);
+    std::fs::write(&good, original).unwrap();
+    assert!(!ok);
+    let os_error = std::fs::read(dir.path().join("gone.toml"))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(stderr.trim().matches(&os_error).count(), 1, "{stderr}");
+    assert_eq!(stderr.trim().matches("cannot read").count(), 1, "{stderr}");
 }
 
 #[test]
@@ -151,4 +199,31 @@ fn keygen_refuses_to_overwrite_without_force() {
             0o600
         );
     }
+}
+
+/// `--log-format json`: every line on stderr is one JSON object, and the
+/// start-up log of `ordo run --check` is among them.
+#[test]
+fn log_format_json_writes_one_json_object_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    testnet(dir.path());
+    let out = Command::new(support::ordo())
+        .args(["--log-format", "json", "run", "--check", "--config"])
+        .arg(dir.path().join("node-0.toml"))
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let valid = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "configuration valid")
+        .unwrap_or_else(|| panic!("no start-up event in:\n{stderr}"));
+    assert_eq!(valid["level"], "INFO");
+    assert_eq!(valid["fields"]["node"], 0);
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use crate::extract::{self, Body, Path, Query};
 use crate::output::OutputBlock;
 use crate::shared::Shared;
 use crate::storage::Storage;
@@ -58,6 +59,8 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
         .merge(chunks)
+        .fallback(extract::not_found)
+        .method_not_allowed_fallback(extract::method_not_allowed)
 }
 
 /// An API error: status, stable code, message.
@@ -93,7 +96,7 @@ async fn submit(
     State(state): State<ApiState>,
     Query(query): Query<SubmitQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -166,7 +169,7 @@ async fn submit(
 async fn submit_chunk(
     State(state): State<ApiState>,
     Query(query): Query<SubmitQuery>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let namespace = query
         .namespace

@@ -75,6 +75,23 @@ impl Default for StorageConfig {
     }
 }
 
+impl StorageConfig {
+    /// The output's dedupe window is rebuilt on restart from the retained
+    /// output rows, so pruning must keep at least the window: else a node
+    /// that restarted would forget repeats its peers still skip, and their
+    /// outputs would differ.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if self.retention_heights < self.dedupe_window_heights {
+            return Err(format!(
+                "storage: retention_heights ({}) must be at least dedupe_window_heights ({}): \
+                 the dedupe window is rebuilt from retained output on restart",
+                self.retention_heights, self.dedupe_window_heights
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -158,6 +175,7 @@ impl NodeConfig {
                 "consensus: need 0 < base_timeout_ms <= max_timeout_ms".into()
             ));
         }
+        self.storage.check().map_err(err)?;
         self.backends.check().map_err(err)?;
         std::net::UdpSocket::bind(listen)
             .map_err(|e| err(format!("cannot listen for peers on {listen} (UDP): {e}")))?;

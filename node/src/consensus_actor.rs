@@ -3,33 +3,29 @@
 //! `Persist` durable before the next action. It also owns catch-up: a node
 //! that finds a peer far ahead fetches committed blocks with their
 //! certificates and batches, verifies them, stores them and restarts its
-//! core from the new tip (keeping its safety data).
+//! core from the new tip (keeping its safety data); whom to ask and what to
+//! accept is decided in [`crate::sync`].
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use ordo_consensus::{election, Action, CommittedBlock, Core, Event, Message, PayloadItem, Timer};
 use ordo_mempool::consensus::MempoolInclusion;
-use ordo_mempool::BatchCert;
 use ordo_network::{Class, Network};
 use ordo_types::codec::encode;
-use ordo_types::{Committee, Digest, Keypair, NodeIndex};
+use ordo_types::{Committee, Keypair, NodeIndex};
 use tokio::sync::mpsc;
 
 use crate::mempool_actor::MempoolInput;
 use crate::payload::{cert_key, decode_certs, CertRules, VerifiedCerts};
 use crate::shared::Shared;
 use crate::storage::Storage;
+use crate::sync::{read_synced, verify_synced, BlocksRequest, CatchUp};
 use crate::timers::{Clock, Timers};
-use crate::wire::{SyncMessage, SyncedBlock, MAX_SYNC_BLOCKS, MAX_SYNC_BYTES};
+use crate::wire::{SyncMessage, SyncedBlock};
 
 /// How often a node asks a peer for its committed height.
 const SYNC_INTERVAL_MS: u64 = 500;
-/// A peer this many heights ahead triggers catch-up; smaller lags are normal
-/// and closed by consensus itself.
-const SYNC_LAG: u64 = 8;
-/// A sync request not answered within this long may go to another peer.
-const SYNC_TIMEOUT_MS: u64 = 2_000;
 
 pub enum ConsensusInput {
     Message {
@@ -61,7 +57,7 @@ pub struct ConsensusActor {
     pub inbox: mpsc::Receiver<ConsensusInput>,
     timers: Timers<ActorTimer>,
     next_sync_peer: NodeIndex,
-    sync_request: Option<(NodeIndex, u64)>,
+    catch_up: CatchUp,
     /// When this node voted for each uncommitted block: (view, time).
     voted_at: std::collections::HashMap<ordo_types::Digest, (u64, std::time::Instant)>,
 }
@@ -124,6 +120,7 @@ impl ConsensusActor {
         inbox: mpsc::Receiver<ConsensusInput>,
     ) -> Self {
         let next_sync_peer = (shared.me + 1) % committee.size() as NodeIndex;
+        let catch_up = CatchUp::new(&committee, shared.me);
         ConsensusActor {
             core,
             settings,
@@ -136,7 +133,7 @@ impl ConsensusActor {
             inbox,
             timers: Timers::new(),
             next_sync_peer,
-            sync_request: None,
+            catch_up,
             voted_at: std::collections::HashMap::new(),
         }
     }
@@ -201,12 +198,8 @@ impl ConsensusActor {
             }
             ActorTimer::SyncTick => {
                 let now = self.clock.now_ms();
-                if self
-                    .sync_request
-                    .is_some_and(|(_, at)| now >= at + SYNC_TIMEOUT_MS)
-                {
-                    self.sync_request = None;
-                }
+                self.catch_up.on_tick(now);
+                self.publish_target();
                 let peer = self.next_peer();
                 self.send_sync(peer, &SyncMessage::TipRequest);
                 self.timers
@@ -358,22 +351,20 @@ impl ConsensusActor {
             }
             SyncMessage::Tip { height } => {
                 let tip = self.shared.committed();
-                self.shared
-                    .peer_height
-                    .fetch_max(height, std::sync::atomic::Ordering::Relaxed);
-                if height > tip + SYNC_LAG && self.sync_request.is_none() {
+                let request = self.catch_up.on_tip(self.clock.now_ms(), from, height, tip);
+                self.publish_target();
+                if let Some(request) = request {
                     tracing::info!(
                         peer = from,
                         peer_height = height,
                         height = tip,
                         "behind a peer: catching up"
                     );
-                    self.request_blocks(from, tip + 1);
+                    self.request_blocks(request);
                 }
             }
             SyncMessage::BlocksRequest { from: start, count } => {
                 let storage = self.storage.clone();
-                let count = count.min(MAX_SYNC_BLOCKS);
                 let read =
                     tokio::task::spawn_blocking(move || read_synced(&storage, start, count)).await;
                 match flatten(read) {
@@ -388,43 +379,52 @@ impl ConsensusActor {
         }
     }
 
-    fn request_blocks(&mut self, peer: NodeIndex, start: u64) {
-        self.sync_request = Some((peer, self.clock.now_ms()));
+    fn request_blocks(&mut self, request: BlocksRequest) {
         self.send_sync(
-            peer,
+            request.peer,
             &SyncMessage::BlocksRequest {
-                from: start,
-                count: MAX_SYNC_BLOCKS,
+                from: request.from,
+                count: request.count(),
             },
         );
+    }
+
+    /// Publishes the height the lag is measured against.
+    fn publish_target(&self) {
+        self.shared
+            .set_peer_height(self.catch_up.target(self.clock.now_ms()));
     }
 
     /// Verifies synced blocks against our tip and the committee, stores
     /// them, hands them to the mempool (which fetches their batches and
     /// delivers them), and restarts the core from the new tip.
     async fn on_synced(&mut self, from: NodeIndex, blocks: Vec<SyncedBlock>) {
-        if self.sync_request.map(|(peer, _)| peer) != Some(from) {
+        if !self.catch_up.take_answer(from) {
             return;
         }
-        self.sync_request = None;
         let tip = self.shared.committed();
         let parent = match self.storage.committed(tip) {
             Ok(Some(b)) => b.block.digest(),
             Ok(None) => ordo_consensus::Block::genesis(self.committee.digest()).digest(),
             Err(e) => return tracing::error!("cannot read the tip: {e}"),
         };
-        let received = blocks.len() as u64;
-        let (accepted, certs, fault) = verify_synced(&self.committee, tip, parent, blocks);
-        if let Some(fault) = fault {
+        let verified = verify_synced(&self.committee, tip, parent, blocks);
+        let refused = verified.fault.is_some();
+        if let Some(fault) = verified.fault {
             tracing::warn!(peer = from, "sync response refused: {fault}");
             self.shared
                 .misbehaviour
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        let (accepted, certs) = (verified.blocks, verified.certs);
+        let count = accepted.len();
         if accepted.is_empty() {
+            self.catch_up
+                .after_answer(self.clock.now_ms(), from, 0, refused, tip);
+            self.publish_target();
             return;
         }
-        let last = tip + accepted.len() as u64;
+        let last = tip + count as u64;
         let storage = self.storage.clone();
         // Batches are fetched by the mempool from the certificates' signers.
         let saved = tokio::task::spawn_blocking(move || storage.save_commits(&accepted)).await;
@@ -451,8 +451,12 @@ impl ConsensusActor {
             }
             Err(e) => tracing::error!("cannot restart consensus after catch-up: {e}"),
         }
-        if received > 0 && self.shared.lag() > SYNC_LAG {
-            self.request_blocks(from, last + 1);
+        let next = self
+            .catch_up
+            .after_answer(self.clock.now_ms(), from, count, refused, last);
+        self.publish_target();
+        if let Some(request) = next {
+            self.request_blocks(request);
         }
     }
 
@@ -482,91 +486,4 @@ impl ConsensusActor {
 
 fn flatten<T>(r: Result<crate::Result<T>, tokio::task::JoinError>) -> crate::Result<T> {
     r.map_err(|e| crate::Error::Storage(format!("storage task failed: {e}")))?
-}
-
-/// Reads committed blocks `start..start+count` (at most [`MAX_SYNC_BYTES`]
-/// of them, at least one), marking heights this node has pruned.
-fn read_synced(storage: &Storage, start: u64, count: u64) -> crate::Result<Vec<SyncedBlock>> {
-    let mut out = Vec::new();
-    let mut bytes = 0usize;
-    let pruned_below = storage.pruned_below()?;
-    for height in start..start.saturating_add(count) {
-        let Some(committed) = storage.committed(height)? else {
-            break;
-        };
-        bytes += encode(&committed).map_or(usize::MAX / 2, |b| b.len());
-        if !out.is_empty() && bytes > MAX_SYNC_BYTES {
-            break;
-        }
-        out.push(SyncedBlock {
-            committed,
-            pruned: height < pruned_below,
-        });
-    }
-    Ok(out)
-}
-
-/// Verified blocks, the certificates of each (`None` for a pruned height),
-/// and why the rest was refused.
-type Verified = (
-    Vec<CommittedBlock>,
-    Vec<Option<Vec<BatchCert>>>,
-    Option<String>,
-);
-
-/// Checks synced blocks one by one: contiguous heights from `tip + 1`,
-/// parent links from `parent`, a valid commit certificate, valid batch
-/// certificates and batches matching them. Returns the valid prefix and
-/// why the rest was refused.
-fn verify_synced(
-    committee: &Committee,
-    tip: u64,
-    mut parent: Digest,
-    blocks: Vec<SyncedBlock>,
-) -> Verified {
-    let mut accepted = Vec::new();
-    let mut all_certs = Vec::new();
-    for (i, synced) in blocks.into_iter().enumerate() {
-        let block = &synced.committed.block;
-        let expected = tip + 1 + i as u64;
-        let fault = if block.height() != expected {
-            Some(format!(
-                "height {} where {expected} was asked",
-                block.height()
-            ))
-        } else if block.header.parent != parent {
-            Some(format!("height {expected} does not extend our chain"))
-        } else if ordo_consensus::messages::payload_digest(&block.payload, &block.inclusion)
-            != block.header.payload
-        {
-            Some(format!(
-                "height {expected}: payload does not match its header"
-            ))
-        } else if let Err(e) = synced.committed.cert.verify(&block.header, committee) {
-            Some(format!("height {expected}: {e}"))
-        } else {
-            None
-        };
-        if fault.is_some() {
-            return (accepted, all_certs, fault);
-        }
-        if synced.pruned {
-            // The peer no longer has the batches; the chain is still verified.
-            parent = block.digest();
-            all_certs.push(None);
-            accepted.push(synced.committed);
-            continue;
-        }
-        let certs = match decode_certs(&block.payload) {
-            Ok(c) => c,
-            Err(e) => return (accepted, all_certs, Some(e)),
-        };
-        if let Some(e) = certs.iter().find_map(|c| c.verify(committee).err()) {
-            return (accepted, all_certs, Some(format!("height {expected}: {e}")));
-        }
-        parent = block.digest();
-        all_certs.push(Some(certs));
-        accepted.push(synced.committed);
-    }
-    (accepted, all_certs, None)
 }

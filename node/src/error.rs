@@ -7,13 +7,13 @@ pub enum Error {
     Config { path: PathBuf, message: String },
     #[error("key file {path}: {message}")]
     KeyFile { path: PathBuf, message: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Types(#[from] ordo_types::Error),
     #[error("storage: {0}")]
     Storage(String),
     #[error("backend: {0}")]
     Backend(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod consensus_actor;
 pub mod error;
+pub mod extract;
 pub mod http_client;
 pub mod keyfile;
 pub mod load;
@@ -28,6 +29,7 @@ pub mod runtime;
 pub mod shared;
 pub mod storage;
 pub mod stream;
+pub mod sync;
 pub mod timers;
 pub mod wire;
 

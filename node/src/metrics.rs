@@ -60,7 +60,7 @@ pub fn render(state: &ApiState) -> String {
     gauge(
         &mut r,
         "lag_heights",
-        "Heights behind the most advanced peer heard of",
+        "Heights behind the highest committed height f+1 peers claim",
         as_i64(s.lag()),
     );
     let delivered_txs: prometheus_client::metrics::counter::Counter = Default::default();

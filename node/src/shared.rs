@@ -29,8 +29,8 @@ pub struct Shared {
     pub delivered_batches: AtomicU64,
     /// Batch certificates waiting for a block, at the last mempool turn.
     pub pending_certificates: AtomicU64,
-    /// The highest committed height a peer reported.
-    pub peer_height: AtomicU64,
+    /// The committed height peers vouch for ([`crate::sync::CatchUp::target`]).
+    peer_height: AtomicU64,
     /// Seconds from sealing an own batch to delivering the block holding it.
     pub commit_latency: prometheus_client::metrics::histogram::Histogram,
     /// Seconds from this node's intake accepting a transaction to this
@@ -101,7 +101,11 @@ impl Shared {
         self.delivered.fetch_max(height, Ordering::Relaxed);
     }
 
-    /// Heights this node is behind the most advanced peer it heard of.
+    pub fn set_peer_height(&self, height: u64) {
+        self.peer_height.store(height, Ordering::Relaxed);
+    }
+
+    /// Heights this node is behind the height its peers vouch for.
     pub fn lag(&self) -> u64 {
         self.peer_height
             .load(Ordering::Relaxed)

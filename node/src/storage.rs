@@ -17,6 +17,7 @@
 //! | `batch_locations` | digest | where the batch's bytes are in `batches/` |
 //! | `batches` | digest | batch bytes (data dirs of earlier versions; read, pruned, no longer written) |
 //! | `output` | height | the delivered block, naming its batches by digest |
+//! | `batch_last_height` | digest | the last delivered height naming the batch |
 //! | `own_undelivered` | digest | seq of this node's batches not yet delivered |
 //!
 //! Batch bytes themselves go to append-only segment files under
@@ -51,6 +52,12 @@ const BATCH_LOCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bat
 /// is deleted, so such stragglers never keep whole segments on disk.
 const COMPACT_MAX_LIVE: u64 = 64;
 const OUTPUT: TableDefinition<u64, &[u8]> = TableDefinition::new("output");
+/// The last delivered height whose output names each batch. A Byzantine
+/// leader can commit a certificate again at a later height (the payload
+/// rules check a proposal, not the whole chain), and a node that no longer
+/// remembers the first commit delivers the batch there too; pruning the
+/// first height must then keep the batch for the later one.
+const BATCH_LAST_HEIGHT: TableDefinition<&[u8], u64> = TableDefinition::new("batch_last_height");
 /// This node's own batches not yet delivered (digest → seq): what a
 /// restarted node disseminates again, so a batch it stored is not lost
 /// with its certificate.
@@ -122,6 +129,7 @@ impl Storage {
             txn.open_table(BATCHES)?;
             txn.open_table(BATCH_LOCATIONS)?;
             txn.open_table(OUTPUT)?;
+            txn.open_table(BATCH_LAST_HEIGHT)?;
             txn.open_table(OWN_UNDELIVERED)?;
         }
         txn.commit()?;
@@ -186,11 +194,19 @@ impl Storage {
         Ok(())
     }
 
-    /// A stored block by digest (voted for, or committed).
+    /// A stored block by digest: one this node voted for (`votes.redb`), or
+    /// a committed one not yet pruned.
     pub fn block(&self, digest: &Digest) -> Result<Option<Block>> {
+        let key = digest.as_bytes().as_slice();
+        {
+            let txn = self.votes.begin_read()?;
+            if let Some(value) = txn.open_table(BLOCKS)?.get(key)? {
+                return Ok(Some(decode(value.value())?));
+            }
+        }
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(BLOCKS)?;
-        let value = table.get(digest.as_bytes().as_slice())?;
+        let table = txn.open_table(COMMITTED_BY_DIGEST)?;
+        let value = table.get(key)?;
         value
             .map(|v| decode(v.value()).map_err(Error::from))
             .transpose()
@@ -313,8 +329,10 @@ impl Storage {
         {
             txn.open_table(OUTPUT)?.insert(height, bytes.as_slice())?;
             let mut own = txn.open_table(OWN_UNDELIVERED)?;
+            let mut last = txn.open_table(BATCH_LAST_HEIGHT)?;
             for digest in &stored.batches {
                 own.remove(digest.as_bytes().as_slice())?;
+                last.insert(digest.as_bytes().as_slice(), height)?;
             }
             let mark = height.to_le_bytes();
             txn.open_table(META)?
@@ -336,7 +354,8 @@ impl Storage {
         let mut batches = Vec::with_capacity(stored.batches.len());
         for digest in &stored.batches {
             let Some(bytes) = self.batch_in(&txn, digest)? else {
-                // Pruned with an earlier height that carried the same batch.
+                // Pruned (a data dir of an earlier version could prune a
+                // batch with an earlier height that carried it too).
                 return Ok(None);
             };
             batches.push(decode(&bytes)?);
@@ -522,23 +541,39 @@ impl Storage {
     /// Prunes heights below `below`: deletes their batches and output rows
     /// in one transaction and remembers the mark. Committed blocks (headers,
     /// certificates, payload) stay, so the chain can always be verified
-    /// from genesis; `below` never passes the delivered height.
+    /// from genesis; `below` never passes the delivered height. A batch a
+    /// retained height also names (committed again, see
+    /// [`BATCH_LAST_HEIGHT`]) is kept.
     pub fn prune_below(&self, below: Height) -> Result<()> {
         let from = self.pruned_below()?.max(1);
-        let below = below.min(self.delivered_height()? + 1);
+        let delivered = self.delivered_height()?;
+        let below = below.min(delivered + 1);
         if below <= from {
             return Ok(());
         }
+        let certified = |block: &CommittedBlock| -> Vec<Digest> {
+            block
+                .block
+                .payload
+                .items
+                .iter()
+                .filter_map(|item| decode::<ordo_mempool::BatchCert>(item).ok())
+                .map(|cert| cert.batch)
+                .collect()
+        };
         let mut digests = Vec::new();
         let mut block_digests = Vec::new();
         for height in from..below {
             if let Some(block) = self.committed(height)? {
                 block_digests.push(block.block.digest());
-                for item in &block.block.payload.items {
-                    if let Ok(cert) = decode::<ordo_mempool::BatchCert>(item) {
-                        digests.push(cert.batch);
-                    }
-                }
+                digests.extend(certified(&block));
+            }
+        }
+        // Committed heights not delivered yet need their batches too.
+        let mut pending = std::collections::HashSet::new();
+        for height in delivered + 1..=self.tip()? {
+            if let Some(block) = self.committed(height)? {
+                pending.extend(certified(&block));
             }
         }
         let txn = self.db.begin_write()?;
@@ -546,7 +581,14 @@ impl Storage {
         {
             let mut batches = txn.open_table(BATCHES)?;
             let mut locations = txn.open_table(BATCH_LOCATIONS)?;
+            let mut last = txn.open_table(BATCH_LAST_HEIGHT)?;
             for digest in &digests {
+                let key = digest.as_bytes().as_slice();
+                let named_later = last.get(key)?.is_some_and(|h| h.value() >= below);
+                if named_later || pending.contains(digest) {
+                    continue;
+                }
+                last.remove(key)?;
                 batches.remove(digest.as_bytes().as_slice())?;
                 let old = locations.remove(digest.as_bytes().as_slice())?;
                 if let Some(old) = old.and_then(|v| Location::from_bytes(v.value())) {
@@ -759,6 +801,87 @@ mod tests {
         s.prune_below(100).unwrap();
         assert_eq!(s.pruned_below().unwrap(), 5);
         assert!(s.output(4).unwrap().is_none());
+    }
+
+    /// A batch committed again at a later height (a Byzantine leader can
+    /// re-include a certificate) stays while a retained height names it:
+    /// delivered there, or committed and not yet delivered.
+    #[test]
+    fn pruning_keeps_a_batch_a_retained_height_also_names() {
+        use ordo_mempool::{Batch, BatchCert, Transaction};
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let (_, mut blocks) = committed_blocks(5);
+        let batches: Vec<Batch> = (0..4)
+            .map(|seq| Batch {
+                author: 0,
+                seq,
+                txs: vec![Transaction::new(1, vec![seq as u8])],
+            })
+            .collect();
+        let item = |b: &Batch| encode(&BatchCert::new(&b.header(), vec![])).unwrap();
+        // Heights 1..=3 carry batches 0..=2; height 4 carries batch 0 again
+        // and batch 3; height 5 (committed, not delivered) batch 1 again.
+        for (i, b) in blocks.iter_mut().enumerate().take(3) {
+            b.block.payload.items = vec![item(&batches[i])];
+        }
+        blocks[3].block.payload.items = vec![item(&batches[0]), item(&batches[3])];
+        blocks[4].block.payload.items = vec![item(&batches[1])];
+        s.save_commits(&blocks).unwrap();
+        for batch in &batches {
+            let bytes = encode(batch).unwrap();
+            s.save_batches([(batch.digest(), bytes.as_slice())])
+                .unwrap();
+        }
+        for (i, b) in blocks.iter().enumerate().take(3) {
+            s.save_output(&output_of(b, &batches[i])).unwrap();
+        }
+        let mut fourth = output_of(&blocks[3], &batches[0]);
+        fourth.batches.push(batches[3].clone());
+        s.save_output(&fourth).unwrap();
+
+        s.prune_below(4).unwrap();
+        let stored = |i: usize| s.batch(&batches[i].digest()).unwrap().is_some();
+        assert!(stored(0), "named by delivered height 4");
+        assert!(stored(1), "named by committed height 5");
+        assert!(!stored(2));
+        assert_eq!(s.output(4).unwrap().unwrap(), fourth);
+        drop(s);
+        // Once height 4 is pruned too, batch 0 goes.
+        let s = Storage::open(dir.path()).unwrap();
+        s.prune_below(5).unwrap();
+        assert!(s.batch(&batches[0].digest()).unwrap().is_none());
+        assert!(s.batch(&batches[3].digest()).unwrap().is_none());
+        assert!(s.batch(&batches[1].digest()).unwrap().is_some());
+    }
+
+    /// Blocks are served by digest from the voted blocks (`votes.redb`) and
+    /// the committed ones (`ordo.redb`) until those are pruned.
+    #[test]
+    fn blocks_are_found_by_digest_whether_voted_or_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, blocks) = committed_blocks(4);
+        let digest = |i: usize| blocks[i].block.digest();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            assert_eq!(s.block(&digest(0)).unwrap(), None);
+            s.save_vote(Some(&blocks[3].block), None).unwrap();
+            s.save_commits(&blocks[..2]).unwrap();
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(
+            s.block(&digest(0)).unwrap().as_ref(),
+            Some(&blocks[0].block)
+        );
+        assert_eq!(
+            s.block(&digest(1)).unwrap().as_ref(),
+            Some(&blocks[1].block)
+        );
+        assert_eq!(s.block(&digest(2)).unwrap(), None);
+        assert_eq!(
+            s.block(&digest(3)).unwrap().as_ref(),
+            Some(&blocks[3].block)
+        );
     }
 
     /// Batches live in segment files: a batch stored twice is written once;

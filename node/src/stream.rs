@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::State;
 use axum::response::Response;
 use ordo_client::OutputBlock;
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::ApiState;
+use crate::extract::{Query, WebSocketUpgrade};
 use crate::storage::Storage;
 
 #[derive(Deserialize)]
@@ -27,9 +28,9 @@ pub struct StreamQuery {
 }
 
 pub async fn stream(
-    ws: WebSocketUpgrade,
-    State(state): State<ApiState>,
     Query(query): Query<StreamQuery>,
+    State(state): State<ApiState>,
+    WebSocketUpgrade(ws): WebSocketUpgrade,
 ) -> Response {
     let from = query.from.unwrap_or(1).max(1);
     ws.on_upgrade(move |socket| follow(socket, state, from, query.namespace))

@@ -2,7 +2,7 @@
 //! `GET /v1/ledger/root/{height}`, `GET /v1/ledger/accounts/{key}`, and the
 //! `ordo_backend_*` gauges.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ordo_types::PublicKey;
@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 use serde_json::{json, Value};
 
 use crate::api::{ApiError, ApiState};
+use crate::extract::Path;
 use crate::shared::Shared;
 
 /// `backends` of `/v1/status`: `{name: {kind, height, lag, errors, halted,

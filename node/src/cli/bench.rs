@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::watch;
 
-use super::localnet::{spawn_node, wait_healthy, Children};
+use super::localnet::{spawn_node, wait_healthy, Children, Interrupt};
 use crate::http_client::HttpClient;
 use crate::load::{self, Ledger};
 
@@ -134,18 +134,29 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
     let apis: Vec<SocketAddr> = committee.members().iter().map(|m| m.api_address).collect();
     let exe = std::env::current_exe()?;
     std::env::set_var("RUST_LOG", "warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    // The nodes run in their own process groups (see `localnet`): a
+    // Ctrl-C reaches only this process, which stops them.
+    let mut interrupt = {
+        let _context = runtime.enter();
+        Interrupt::install()?
+    };
     let mut children = Children(Vec::new());
     for i in 0..committee.size() {
         children.0.push(spawn_node(&exe, dir.path(), i)?);
     }
     let pids: Vec<u32> = children.0.iter().map(|c| c.id()).collect();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let result = runtime.block_on(async {
-        wait_healthy(&apis, dir.path(), &mut children).await?;
-        measure(args, rate, &apis, committee.clone(), &pids).await
+        tokio::select! {
+            report = async {
+                wait_healthy(&apis, dir.path(), &mut children).await?;
+                measure(args, rate, &apis, committee.clone(), &pids).await
+            } => report,
+            _ = interrupt.recv() => Err(anyhow::anyhow!("interrupted")),
+        }
     });
     children.stop();
     let mut report = result?;

@@ -1,8 +1,15 @@
 //! `ordo localnet`: n nodes on loopback as child processes, optional load,
 //! a live progress line, and a summary. Needs nothing but this binary.
+//!
+//! The nodes run in their own process groups, so a terminal's Ctrl-C reaches
+//! only this process: it takes the summary while the nodes still answer,
+//! then stops them (SIGTERM, then SIGKILL after a grace period) and exits 0.
+//! A Ctrl-C (or SIGTERM) before the nodes are healthy stops them and exits 1.
+//! Either way a temporary folder is removed.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use ordo_types::Committee;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::http_client::HttpClient;
@@ -28,7 +36,7 @@ pub struct Args {
     /// Size of each load transaction in bytes.
     #[arg(long, default_value_t = 512)]
     tx_size: usize,
-    /// Seconds to run; 0 runs until Ctrl-C.
+    /// Seconds to run; 0 runs until Ctrl-C (which prints the summary too).
     #[arg(long, default_value_t = 0)]
     duration: u64,
     /// Folder for keys, configs, data and logs. Reused if it holds a
@@ -43,11 +51,17 @@ pub(super) struct Children(pub(super) Vec<Child>);
 impl Children {
     /// SIGTERM, a grace period, then SIGKILL.
     pub(super) fn stop(&mut self) {
-        for child in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
+        for child in &mut self.0 {
+            // Only a child not yet reaped: its pid is still its own.
+            if !matches!(child.try_wait(), Ok(None)) {
+                continue;
+            }
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         for child in &mut self.0 {
@@ -68,6 +82,31 @@ impl Drop for Children {
         for child in &mut self.0 {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM, caught from when this is made on: the
+/// nodes run in their own process groups and only this process hears a
+/// terminal's Ctrl-C, so it must stop them.
+pub(super) struct Interrupt {
+    int: Signal,
+    term: Signal,
+}
+
+impl Interrupt {
+    /// Installs the handlers; needs a tokio runtime context.
+    pub(super) fn install() -> std::io::Result<Self> {
+        Ok(Interrupt {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    pub(super) async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
     }
 }
@@ -98,6 +137,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let committee = Committee::load(&committee_path)?;
     let apis: Vec<SocketAddr> = committee.members().iter().map(|m| m.api_address).collect();
     let exe = std::env::current_exe().context("cannot find the ordo binary")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    // Before any child exists: from here on, Ctrl-C stops them cleanly.
+    let mut interrupt = {
+        let _context = runtime.enter();
+        Interrupt::install()?
+    };
     let mut children = Children(Vec::new());
     for i in 0..committee.size() {
         children.0.push(spawn_node(&exe, &dir, i)?);
@@ -111,9 +156,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let runtime = tokio::runtime::Runtime::new()?;
     let committee = Arc::new(committee);
-    let result = runtime.block_on(drive(&args, &apis, committee, &dir, &mut children));
+    let result = runtime.block_on(async {
+        tokio::select! {
+            healthy = wait_healthy(&apis, &dir, &mut children) => healthy?,
+            _ = interrupt.recv() => bail!("interrupted while the nodes were starting"),
+        }
+        drive(&args, &apis, committee, &dir, &mut children, &mut interrupt).await
+    });
+    // The summary was taken while the nodes still ran; now stop them.
     children.stop();
     if args.dir.is_some() {
         eprintln!("data kept in {}", dir.display());
@@ -128,6 +179,9 @@ pub(super) fn spawn_node(exe: &Path, dir: &Path, i: usize) -> anyhow::Result<Chi
         .arg(dir.join(format!("node-{i}.toml")))
         .stdout(Stdio::null())
         .stderr(log)
+        // Its own process group: a terminal's Ctrl-C is for the parent,
+        // which stops the nodes after taking its summary.
+        .process_group(0)
         .spawn()
         .with_context(|| format!("cannot start node {i}"))
 }
@@ -187,8 +241,8 @@ async fn drive(
     committee: Arc<Committee>,
     dir: &Path,
     children: &mut Children,
+    interrupt: &mut Interrupt,
 ) -> anyhow::Result<()> {
-    wait_healthy(apis, dir, children).await?;
     let ledger = Arc::new(Ledger::default());
     let height = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -220,11 +274,10 @@ async fn drive(
     let tty = std::io::stdout().is_terminal();
     let mut last_committed = 0u64;
     let mut last_observed = 0usize;
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = &mut ctrl_c => break,
+            _ = interrupt.recv() => break,
         }
         let committed = ledger.committed.load(Ordering::Relaxed);
         let observed = ledger.observed();

@@ -64,8 +64,48 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error and its causes on one line, outermost first. A cause whose text
+/// the line already holds is left out: many errors name their source in
+/// their own message (`cannot read X: <io error>`), and printing the chain
+/// would repeat it.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let types = ordo_types::Error::Io {
+            path: "gone.toml".into(),
+            source: io,
+        };
+        let error = anyhow::Error::from(crate::Error::from(types)).context("starting");
+        assert_eq!(
+            one_line(&error),
+            "starting: cannot read gone.toml: No such file"
+        );
+        let plain = anyhow::anyhow!("first\nsecond");
+        assert_eq!(one_line(&plain), "first second");
     }
 }
