@@ -23,6 +23,7 @@ pub mod cli;
 mod error;
 pub mod load;
 pub mod network;
+pub mod payload;
 pub mod plot;
 pub mod report;
 pub mod rng;

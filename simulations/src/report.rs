@@ -64,6 +64,15 @@ pub struct SeedReport {
     pub items_committed: u64,
     pub items_lost_to_crashes: u64,
     pub duplicate_commits: u64,
+    /// Committed copies of transactions in other authors' batches (from
+    /// `submit_to = "all"`; the ordered output keeps the first).
+    pub redundant_copies: u64,
+    /// Submissions an honest intake refused (busy, or a duplicate).
+    pub txs_refused: u64,
+    /// Distinct batches committed.
+    pub batches_committed: u64,
+    /// Batches honest mempools fetched because a commit found them missing.
+    pub batch_fetches: u64,
     pub items_per_s: f64,
     /// Submission to first commit by an honest node, per item.
     pub latency_ms: Percentiles,
