@@ -215,7 +215,12 @@ impl Mempool {
     }
 
     /// The next block payload; see [`PendingCerts::payload`].
-    pub fn payload(&self, max_certs: usize, exclude: &HashSet<Digest>) -> Vec<BatchCert> {
+    /// `exclude` may use any hasher (the simulator's is cheaper).
+    pub fn payload<S: std::hash::BuildHasher>(
+        &self,
+        max_certs: usize,
+        exclude: &HashSet<Digest, S>,
+    ) -> Vec<BatchCert> {
         self.pending.payload(max_certs, exclude)
     }
 

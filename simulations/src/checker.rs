@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 use ordo_consensus::{CommittedBlock, Message, QuorumCert, View};
 use ordo_mempool::{Batch, BatchCert};
-use ordo_types::{codec, Committee, Digest, NodeIndex};
+use ordo_types::{codec, Committee, Digest, DigestMap, DigestSet, NodeIndex};
 use serde::Serialize;
 
 use crate::load::{item_id, ItemId};
@@ -134,9 +134,9 @@ pub struct Checker {
     pub max_commit_gap_us: u64,
     pub violation: Option<Violation>,
     /// Every batch stored by its author, by digest.
-    batches: HashMap<Digest, BatchInfo>,
+    batches: DigestMap<BatchInfo>,
     /// Batches committed on the canonical chain (a batch delivers once).
-    committed_batches: HashSet<Digest>,
+    committed_batches: DigestSet,
     /// Batch digests certified at each canonical height (index h-1).
     chain_batches: Vec<Vec<Digest>>,
     /// Heights delivered per honest node's mempool (kept across restarts).
@@ -181,8 +181,8 @@ impl Checker {
             last_progress_us: liveness_after_us,
             max_commit_gap_us: 0,
             violation: None,
-            batches: HashMap::new(),
-            committed_batches: HashSet::new(),
+            batches: DigestMap::default(),
+            committed_batches: DigestSet::default(),
             chain_batches: Vec::new(),
             delivered_height: vec![0; scenario.nodes],
             redundant_copies: 0,

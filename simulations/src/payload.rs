@@ -3,13 +3,13 @@
 //! and the same payload rule (valid certificates of this committee, each at
 //! most once per proposal).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use ordo_consensus::{Payload, PayloadItem, PayloadRules};
 use ordo_mempool::BatchCert;
 use ordo_types::codec::{decode, encode};
-use ordo_types::{Committee, Digest};
+use ordo_types::{Committee, Digest, DigestSet};
 
 /// Names a payload item for inclusion lists: the digest of the batch its
 /// certificate certifies (an undecodable item by its own digest).
@@ -39,7 +39,7 @@ const MAX_VERIFIED: usize = 65_536;
 /// committee, so sharing it changes no outcome, only the time spent.
 #[derive(Default)]
 pub struct VerifiedCerts {
-    inner: Mutex<(HashSet<Digest>, VecDeque<Digest>)>,
+    inner: Mutex<(DigestSet, VecDeque<Digest>)>,
 }
 
 impl VerifiedCerts {
@@ -84,7 +84,7 @@ impl CertRules {
 impl PayloadRules for CertRules {
     fn check(&self, payload: &Payload) -> Result<(), String> {
         let certs = decode_certs(payload)?;
-        let mut seen = HashSet::with_capacity(certs.len());
+        let mut seen = DigestSet::default();
         for (cert, item) in certs.iter().zip(&payload.items) {
             if !seen.insert(cert.batch) {
                 return Err(format!("certificate {} twice", cert.batch));

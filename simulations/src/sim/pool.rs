@@ -15,7 +15,7 @@
 //! stored, undelivered batches ([`Mempool::resume_own`]), as
 //! `node/src/runtime.rs` does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use ordo_consensus::Event;
@@ -23,7 +23,7 @@ use ordo_mempool::{
     Action as MpAction, Batch, BatchCert, Event as MpEvent, Intake, IntakeConfig, Mempool,
     Message as MpMessage, Timer as MpTimer,
 };
-use ordo_types::{codec, Digest, NodeIndex};
+use ordo_types::{codec, Digest, DigestMap, DigestSet, NodeIndex};
 
 use super::{Kind, Sim};
 use crate::checker::short;
@@ -52,9 +52,9 @@ pub(super) struct Pool {
     /// Timers of an older core are ignored.
     pub(super) epoch: u32,
     /// Certificates handed to the consensus core, by batch digest.
-    forwarded: HashSet<Digest>,
+    forwarded: DigestSet,
     /// Storage: every batch persisted here, by digest.
-    stored: HashMap<Digest, Stored>,
+    stored: DigestMap<Stored>,
     /// Storage: this node's own batches not yet delivered, by seq.
     own_undelivered: BTreeMap<u64, Digest>,
     /// Storage: the seq of the next own batch.
@@ -74,8 +74,8 @@ impl Pool {
             intake: Intake::new(intake_config.clone()),
             intake_config,
             epoch: 0,
-            forwarded: HashSet::new(),
-            stored: HashMap::new(),
+            forwarded: DigestSet::default(),
+            stored: DigestMap::default(),
             own_undelivered: BTreeMap::new(),
             next_own_seq: 0,
             delivered_height: 0,
