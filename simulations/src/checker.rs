@@ -143,6 +143,9 @@ pub struct Checker {
     pub delivered_height: Vec<u64>,
     /// Committed copies of transactions in other authors' batches.
     pub redundant_copies: u64,
+    /// Uncommitted transactions no honest intake accepted (counted by
+    /// `finish`).
+    pub not_accepted: u64,
     /// Censored clients and the censorship bound.
     victims: Vec<u16>,
     bound_views: Option<u64>,
@@ -186,6 +189,7 @@ impl Checker {
             chain_batches: Vec::new(),
             delivered_height: vec![0; scenario.nodes],
             redundant_copies: 0,
+            not_accepted: 0,
             victims: scenario
                 .byzantine
                 .iter()
@@ -635,6 +639,8 @@ impl Checker {
             }
             if kept(state) {
                 missing.push((*id, state.submitted_us));
+            } else if state.accepted_by.is_empty() {
+                self.not_accepted += 1;
             } else {
                 lost += 1;
             }

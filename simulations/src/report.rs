@@ -67,8 +67,9 @@ pub struct SeedReport {
     /// Committed copies of transactions in other authors' batches (from
     /// `submit_to = "all"`; the ordered output keeps the first).
     pub redundant_copies: u64,
-    /// Submissions an honest intake refused (busy, or a duplicate).
-    pub txs_refused: u64,
+    /// Uncommitted transactions no honest node's intake accepted (sent to
+    /// nodes that were down, busy or faulty); not required to commit.
+    pub txs_not_accepted: u64,
     /// Distinct batches committed.
     pub batches_committed: u64,
     /// Batches honest mempools fetched because a commit found them missing.

@@ -1012,12 +1012,11 @@ impl<'a> Sim<'a> {
         let mut counters = Counters::default();
         let mut max_view = 0;
         let mut restarts = 0;
-        let (mut refused, mut fetches) = (0, 0);
+        let mut fetches = 0;
         for h in &mut self.hosts {
             if !h.honest() {
                 continue;
             }
-            refused += h.pool.refused;
             fetches += h.pool.fetches;
             h.fold_counters();
             counters.proposals += h.counters.proposals;
@@ -1088,7 +1087,7 @@ impl<'a> Sim<'a> {
             items_lost_to_crashes: lost,
             duplicate_commits: self.checker.duplicate_commits,
             redundant_copies: self.checker.redundant_copies,
-            txs_refused: refused,
+            txs_not_accepted: self.checker.not_accepted,
             batches_committed: self.checker.batches_committed(),
             batch_fetches: fetches,
             items_per_s: committed_items as f64 / sim_s,

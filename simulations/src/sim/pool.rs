@@ -63,7 +63,6 @@ pub(super) struct Pool {
     delivered_height: u64,
     pruned_at: u64,
     /// Counters (honest hosts' are reported).
-    pub(super) refused: u64,
     pub(super) fetches: u64,
 }
 
@@ -80,7 +79,6 @@ impl Pool {
             next_own_seq: 0,
             delivered_height: 0,
             pruned_at: 0,
-            refused: 0,
             fetches: 0,
         }
     }
@@ -268,9 +266,6 @@ impl Sim<'_> {
             pool.intake.submit(tx),
             Ok(ordo_mempool::Admission::Accepted(_))
         );
-        if !accepted {
-            pool.refused += 1;
-        }
         self.pump(host);
         accepted
     }
