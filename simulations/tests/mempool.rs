@@ -163,12 +163,12 @@ fn a_transaction_in_two_batches_of_one_honest_author_is_a_duplicate() {
     let mut chain = Chain::new("");
     let id = ItemId { client: 1, seq: 7 };
     let tx = submitted(&mut chain, id, 0);
-    let (a, b) = (batch(0, 0, &[tx.clone()]), batch(0, 1, &[tx]));
+    let (a, b) = (batch(0, 0, std::slice::from_ref(&tx)), batch(0, 1, &[tx]));
     for x in [&a, &b] {
         chain.checker.on_batch(x, x.digest());
     }
     let (ca, cb) = (chain.cert(&a, &[0, 1, 2]), chain.cert(&b, &[0, 1, 2]));
-    chain.commit(&[ca.clone()]);
+    chain.commit(std::slice::from_ref(&ca));
     assert_eq!(chain.kind(), None);
     assert!(chain.checker.items[&id].committed_us.is_some());
     // The same certificate again (its batch formed twice) is delivered once:
@@ -185,7 +185,9 @@ fn copies_in_other_authors_batches_are_counted_not_failed() {
     let mut chain = Chain::new("");
     let id = ItemId { client: 1, seq: 1 };
     let tx = submitted(&mut chain, id, 0);
-    let batches: Vec<Batch> = (0..3).map(|a| batch(a, 0, &[tx.clone()])).collect();
+    let batches: Vec<Batch> = (0..3)
+        .map(|a| batch(a, 0, std::slice::from_ref(&tx)))
+        .collect();
     for b in &batches {
         chain.checker.on_batch(b, b.digest());
     }
