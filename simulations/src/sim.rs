@@ -19,12 +19,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ordo_consensus::{
-    election, Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, SafetyData,
-    Timer,
+    election, Action, Block, CommitCert, CommittedBlock, Config, Core, Event, Message, Recovery,
+    SafetyData, Timer,
 };
 use ordo_mempool::consensus::MempoolInclusion;
 use ordo_mempool::{BatchCert, IntakeConfig, Message as MpMessage, Timer as MpTimer};
-use ordo_types::{codec, Committee, Digest, Keypair, NodeIndex};
+use ordo_types::{codec, Committee, Digest, DigestMap, Keypair, NodeIndex};
 
 use crate::byzantine::Byzantine;
 use crate::checker::{short, Checker, ItemState};
@@ -182,14 +182,13 @@ struct Host {
     /// Blocks persisted before voting (`Action::PersistBlock`), pruned at
     /// or below the last committed view.
     persisted_blocks: Vec<Block>,
-    /// Every block this host committed, by digest: the node's block store,
-    /// from which an honest host answers a `BlockRequest` its core cannot
-    /// (the node's catch-up from storage).
-    stored_commits: HashMap<Digest, Block>,
-    last_committed: Option<Box<CommittedBlock>>,
+    /// Every block this host committed, by digest (its index in `chain`):
+    /// the node's block store, from which an honest host answers a
+    /// `BlockRequest` its core cannot (the node's catch-up from storage).
+    stored_commits: HashMap<Digest, usize>,
     /// The committed chain (height `i + 1` at index `i`), served to peers
-    /// that catch up.
-    chain: Vec<CommittedBlock>,
+    /// that catch up; the last one is the root a restart resumes from.
+    chain: Vec<StoredCommit>,
     clock: Clock,
     down_since_us: Option<u64>,
     /// Down intervals `(from, to)`, for deciding which items a node lost.
@@ -199,21 +198,35 @@ struct Host {
     pool: pool::Pool,
 }
 
+/// A committed block in a host's storage: the block, one copy shared by
+/// every host that committed it (blocks of large committees are large), and
+/// this host's commit certificate.
+struct StoredCommit {
+    block: Rc<Block>,
+    cert: CommitCert,
+}
+
+impl StoredCommit {
+    fn to_committed(&self) -> CommittedBlock {
+        CommittedBlock {
+            block: (*self.block).clone(),
+            cert: self.cert.clone(),
+        }
+    }
+}
+
 impl Host {
     fn honest(&self) -> bool {
         matches!(self.role, Role::Honest)
     }
 
-    /// Folds the current core's counters into the host's (before a crash).
     /// Stores a commit as the node's storage would: the block by digest and
     /// height, as the new root; persisted blocks at or below it go.
-    fn record_commit(&mut self, block: CommittedBlock) {
-        let root_view = block.block.view();
+    fn record_commit(&mut self, block: Rc<Block>, cert: CommitCert) {
+        let root_view = block.view();
         self.persisted_blocks.retain(|b| b.view() > root_view);
-        self.stored_commits
-            .insert(block.block.digest(), block.block.clone());
-        self.chain.push(block.clone());
-        self.last_committed = Some(Box::new(block));
+        self.stored_commits.insert(block.digest(), self.chain.len());
+        self.chain.push(StoredCommit { block, cert });
     }
 
     /// What the host's storage holds for a restarted core: the persisted
@@ -222,24 +235,25 @@ impl Host {
     /// persisted before voting above it.
     fn recovery(&self, committee: &Committee) -> Recovery {
         let safety = self.persisted.clone().unwrap_or_default();
-        let root_view = self.last_committed.as_ref().map_or(0, |c| c.block.view());
+        let last_committed = self.chain.last();
+        let root_view = last_committed.map_or(0, |c| c.block.view());
         let blocks: Vec<Block> = self
             .persisted_blocks
             .iter()
             .filter(|b| b.view() > root_view)
             .cloned()
             .collect();
-        match &self.last_committed {
+        match last_committed {
             Some(last) => Recovery {
                 safety,
-                root: last.block.clone(),
+                root: (*last.block).clone(),
                 high_qc: last.cert.qc.clone(),
                 high_tc: None,
                 blocks,
                 ancestors: Vec::new(),
             }
             .with_ancestors(
-                self.chain.iter().rev().skip(1).map(|c| c.block.clone()),
+                self.chain.iter().rev().skip(1).map(|c| (*c.block).clone()),
                 committee,
             ),
             None => Recovery {
@@ -295,6 +309,8 @@ pub struct Sim<'a> {
     trace_out: Option<&'a mut dyn Write>,
     /// Batch certificates known to verify (a memo shared by the hosts).
     verified: Arc<VerifiedCerts>,
+    /// Committed blocks by digest, one copy for all hosts.
+    committed_blocks: DigestMap<Rc<Block>>,
 }
 
 impl<'a> Sim<'a> {
@@ -374,6 +390,7 @@ impl<'a> Sim<'a> {
             trace_hash: blake3::Hasher::new(),
             trace_out: None,
             verified: Arc::new(VerifiedCerts::default()),
+            committed_blocks: DigestMap::default(),
         };
         sim.trace_hash.update(b"ordo-sim-trace-v1");
         sim.trace_hash.update(&seed.to_le_bytes());
@@ -613,7 +630,20 @@ impl<'a> Sim<'a> {
         if !h.honest() || h.core.as_ref()?.block(digest).is_some() {
             return None;
         }
-        h.stored_commits.get(digest).cloned()
+        let k = *h.stored_commits.get(digest)?;
+        h.chain.get(k).map(|c| (*c.block).clone())
+    }
+
+    /// Stores `host`'s commit, sharing the block with every other host that
+    /// committed it.
+    fn record_commit(&mut self, host: usize, committed: CommittedBlock) {
+        let CommittedBlock { block, cert } = committed;
+        let shared = self
+            .committed_blocks
+            .entry(block.digest())
+            .or_insert_with(|| Rc::new(block))
+            .clone();
+        self.hosts[host].record_commit(shared, cert);
     }
 
     fn handle(&mut self, host: usize, event: Event) {
@@ -673,7 +703,7 @@ impl<'a> Sim<'a> {
                     }
                     let height = block.block.height();
                     let certs = decode_certs(&block.block.payload).unwrap_or_default();
-                    self.hosts[host].record_commit(*block);
+                    self.record_commit(host, *block);
                     self.pool_committed(host, height, certs);
                 }
                 Action::Misbehaviour { peer, .. } => {
@@ -877,7 +907,7 @@ impl<'a> Sim<'a> {
             .iter()
             .skip(mine)
             .take(SYNC_MAX_BLOCKS)
-            .cloned()
+            .map(StoredCommit::to_committed)
             .collect();
         let bytes = blocks
             .iter()
@@ -935,7 +965,7 @@ impl<'a> Sim<'a> {
             self.checker.on_commit(node, &block, self.now_us);
             let height = block.block.height();
             let certs = decode_certs(&block.block.payload).unwrap_or_default();
-            self.hosts[host].record_commit(block);
+            self.record_commit(host, block);
             self.pool_committed(host, height, certs);
         }
         let h = &mut self.hosts[host];
@@ -1125,7 +1155,6 @@ impl Host {
             prev_persisted: None,
             persisted_blocks: Vec::new(),
             stored_commits: HashMap::new(),
-            last_committed: None,
             chain: Vec::new(),
             clock,
             down_since_us: None,
