@@ -215,7 +215,12 @@ impl Mempool {
     }
 
     /// The next block payload; see [`PendingCerts::payload`].
-    pub fn payload(&self, max_certs: usize, exclude: &HashSet<Digest>) -> Vec<BatchCert> {
+    /// `exclude` may use any hasher (the simulator's is cheaper).
+    pub fn payload<S: std::hash::BuildHasher>(
+        &self,
+        max_certs: usize,
+        exclude: &HashSet<Digest, S>,
+    ) -> Vec<BatchCert> {
         self.pending.payload(max_certs, exclude)
     }
 
@@ -505,8 +510,10 @@ impl Mempool {
     ) -> Result<()> {
         let digest = batch.digest();
         let Some(cert) = self.fetcher.wanted_cert(&digest) else {
-            if self.store.contains_key(&digest) {
-                return Ok(()); // a late answer to a resolved request
+            if self.store.contains_key(&digest) || self.fetcher.known(&digest) {
+                // A late (or duplicated) answer to a resolved request, even
+                // once the batch has left the store: not the peer's fault.
+                return Ok(());
             }
             return match self.fetcher.requested_from(from) {
                 Some(expected) => Err(Error::DigestMismatch {

@@ -124,6 +124,13 @@ impl Fetcher {
         self.wanted.remove(digest);
     }
 
+    /// Whether `digest` is a batch of a committed block seen here (wanted
+    /// now or earlier): an answer for it that is no longer wanted is late
+    /// or a network duplicate, not a wrong answer.
+    pub fn known(&self, digest: &Digest) -> bool {
+        self.scheduled.contains(digest)
+    }
+
     /// A batch currently requested from `peer`, if any (lowest digest first).
     pub fn requested_from(&self, peer: NodeIndex) -> Option<Digest> {
         self.wanted

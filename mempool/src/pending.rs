@@ -8,6 +8,7 @@
 //! remembered (bounded) so a late copy of a certificate is not queued again.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::hash::BuildHasher;
 
 use ordo_types::{Digest, NodeIndex};
 
@@ -104,7 +105,11 @@ impl PendingCerts {
     /// The next block payload: up to `max_certs` certificates not in
     /// `exclude` (those already in uncommitted ancestors), in fair rounds,
     /// oldest first within a round. Does not remove them.
-    pub fn payload(&self, max_certs: usize, exclude: &HashSet<Digest>) -> Vec<BatchCert> {
+    pub fn payload<S: BuildHasher>(
+        &self,
+        max_certs: usize,
+        exclude: &HashSet<Digest, S>,
+    ) -> Vec<BatchCert> {
         let mut cursors: Vec<_> = self
             .by_author
             .values()

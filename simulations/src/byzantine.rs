@@ -2,6 +2,10 @@
 //! outputs are tampered with. A Byzantine node only ever signs with its own
 //! key (even though the simulated scheme would let it forge others'): the
 //! point is to test the protocol, not the signature scheme.
+//!
+//! Every Byzantine node also runs a real mempool, untouched (a silent node's
+//! sends are dropped, mempool ones too): the behaviours tamper with
+//! consensus.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -13,12 +17,12 @@ use ordo_consensus::{
 };
 use ordo_types::{Committee, Digest, Keypair, NodeIndex, Signature};
 
-use crate::load::item_id;
 use crate::rng::Rng;
 use crate::scenario::{Behaviour, ByzantineSpec};
 
 /// Marker item that makes an equivocating leader's second proposal differ
-/// (shorter than a generated item, so the checkers ignore it).
+/// when it knows no certificate to add or drop (not a certificate, so no
+/// honest node votes for that block).
 const EQUIVOCATION_MARKER: &[u8] = b"equivocal";
 /// Views used by the flood: far beyond anything legitimate.
 const ABSURD_VIEW: View = 1 << 40;
@@ -38,6 +42,9 @@ pub struct Byzantine {
     /// Double vote: views already double-voted in.
     double_voted: HashSet<(View, Digest)>,
     history: VecDeque<Message>,
+    /// Equivocate: the last payload item its mempool offered, to make a
+    /// second proposal that is just as valid.
+    spare: Option<Vec<u8>>,
 }
 
 impl Byzantine {
@@ -58,6 +65,7 @@ impl Byzantine {
             qcs_formed: HashSet::new(),
             double_voted: HashSet::new(),
             history: VecDeque::new(),
+            spare: None,
         }
     }
 
@@ -72,16 +80,24 @@ impl Byzantine {
     }
 
     /// Tampers with an input before the core sees it; `extra` collects
-    /// actions the tampering itself causes.
-    pub fn on_input(&mut self, event: Event, extra: &mut Vec<Action>) -> Option<Event> {
+    /// actions the tampering itself causes. `censored(item)`: whether a
+    /// payload item (a batch certificate) holds a victim's transaction.
+    pub fn on_input(
+        &mut self,
+        event: Event,
+        extra: &mut Vec<Action>,
+        censored: &dyn Fn(&[u8]) -> bool,
+    ) -> Option<Event> {
         match (self.spec.behaviour, event) {
             (Behaviour::Censor, Event::PayloadAvailable(items)) => {
-                let victim = self.spec.victim;
-                let kept: Vec<_> = items
-                    .into_iter()
-                    .filter(|i| item_id(i).map(|id| Some(id.client)) != Some(victim))
-                    .collect();
+                let kept: Vec<_> = items.into_iter().filter(|i| !censored(i)).collect();
                 (!kept.is_empty()).then_some(Event::PayloadAvailable(kept))
+            }
+            (Behaviour::Equivocate, Event::PayloadAvailable(items)) => {
+                if let Some(last) = items.last() {
+                    self.spare = Some(last.clone());
+                }
+                Some(Event::PayloadAvailable(items))
             }
             (Behaviour::Equivocate, Event::Message { from, message }) => {
                 if let Message::Vote(vote) = &message {
@@ -193,10 +209,18 @@ impl Byzantine {
     }
 
     /// Sends `A` to one half of the others and a conflicting `B` to the
-    /// other half (or both to everyone), and votes for `B` too.
+    /// other half (or both to everyone), and votes for `B` too. `B` is as
+    /// valid as `A`: its payload is `A`'s less the last certificate or, if
+    /// `A`'s is empty, a certificate its mempool offered earlier (a marker
+    /// that is no certificate only if it knows none).
     fn equivocate(&mut self, a: Block, out: &mut Vec<Action>) {
         let mut b = a.clone();
-        b.payload.items.push(EQUIVOCATION_MARKER.to_vec());
+        if b.payload.items.pop().is_none() {
+            let extra = self.spare.clone();
+            b.payload
+                .items
+                .push(extra.unwrap_or_else(|| EQUIVOCATION_MARKER.to_vec()));
+        }
         b.header.payload = payload_digest(&b.payload, &b.inclusion);
         b.signature = self.keypair.sign(&proposal_message(&b.digest()));
         let view = a.view();

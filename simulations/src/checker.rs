@@ -6,8 +6,13 @@
 //! - **no rollback**: each node commits heights 1, 2, 3, … with no gap or
 //!   repeat, across restarts (a restarted node continues its prefix);
 //! - **certificates**: every commit certificate verifies
-//!   (`CommitCert::verify`: 2f+1 distinct valid signers), and every QC and
-//!   TC an honest node sends verifies;
+//!   (`CommitCert::verify`: 2f+1 distinct valid signers), every batch
+//!   certificate in a committed block verifies (`BatchCert::verify`: a
+//!   quorum of distinct members' valid acks), and every QC and TC an honest
+//!   node sends verifies;
+//! - **delivery**: each honest mempool delivers heights 1, 2, 3, … in order
+//!   across restarts, and only batches certified in the block committed at
+//!   that height;
 //! - **one QC per view**: no two valid QCs for different blocks in a view,
 //!   among all QCs seen on the wire;
 //! - **no honest equivocation**: an honest node never signs two different
@@ -18,23 +23,33 @@
 //! Liveness: after the liveness start, some honest node commits a new block
 //! at least every `liveness_bound_ms`, and within `liveness_bound_views`
 //! views (the highest honest view never runs more than that many views past
-//! the highest honest view at the last new commit); every accepted item is
-//! committed by the end of the run (exactly once, if required).
+//! the highest honest view at the last new commit); every transaction
+//! accepted by an honest node's intake is committed by the end of the run
+//! (exactly once, if required: no honest author's two committed batches
+//! hold it; copies in different authors' batches, as `submit_to = "all"`
+//! makes, are the output's to skip); with a censorship bound set, a
+//! censored client's transaction commits within `K` views or `T` ms of its
+//! submission (or GST, if later).
+//!
+//! Items are transactions: a committed block carries batch certificates,
+//! and the checker knows every batch's transactions from the moment its
+//! author stores it ([`Checker::on_batch`]).
 //!
 //! Also counted, not checked (they show that a faulty node's misbehaviour
 //! really happened): two different proposals signed by one author in one
 //! view (`conflicting_proposals`, e.g. both Twins leading a view), and two
 //! different votes by one faulty node in one view (`faulty_double_votes`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use ordo_consensus::{CommittedBlock, Message, QuorumCert, View};
-use ordo_types::{Committee, Digest, NodeIndex};
+use ordo_mempool::{Batch, BatchCert};
+use ordo_types::{codec, Committee, Digest, DigestMap, DigestSet, NodeIndex};
 use serde::Serialize;
 
 use crate::load::{item_id, ItemId};
-use crate::scenario::Scenario;
+use crate::scenario::{Behaviour, Scenario};
 
 /// Which invariant broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -50,6 +65,13 @@ pub enum ViolationKind {
     Liveness,
     ItemNotCommitted,
     ItemCommittedTwice,
+    /// A committed block carries a batch certificate that does not verify.
+    BadBatchCert,
+    /// A mempool delivered a height out of order or a batch its block does
+    /// not certify.
+    BadDelivery,
+    /// A censored client's transaction was not committed within the bound.
+    CensorshipBound,
 }
 
 /// A broken invariant, with the virtual time it was seen.
@@ -66,18 +88,33 @@ impl std::fmt::Display for Violation {
     }
 }
 
-/// What is known about one generated item.
+/// What is known about one generated transaction.
 #[derive(Clone, Debug)]
 pub struct ItemState {
     pub submitted_us: u64,
-    /// The one node it was given to (`submit_to = "one"`); `None` = all.
+    /// The one node it was given to (`submit_to = "one"` or `"home"`);
+    /// `None` = all.
     pub recipient: Option<NodeIndex>,
     pub committed_us: Option<u64>,
+    /// Distinct committed batches holding it.
     pub commits: u32,
     /// The highest view any honest node was in at submission.
     pub submitted_view: View,
     /// The view of the block that first committed it.
     pub committed_view: Option<View>,
+    /// Honest nodes whose intake accepted it.
+    pub accepted_by: Vec<NodeIndex>,
+    /// Honest nodes that stored it in one of their own batches (it then
+    /// survives their crash: a restart disseminates the batch again).
+    pub sealed_by: Vec<NodeIndex>,
+    /// Authors of the committed batches holding it.
+    pub committed_authors: Vec<NodeIndex>,
+}
+
+/// A batch as the checker knows it: its author and transactions.
+struct BatchInfo {
+    author: NodeIndex,
+    txs: Vec<ItemId>,
 }
 
 pub struct Checker {
@@ -113,6 +150,28 @@ pub struct Checker {
     progress_view: Option<View>,
     pub max_commit_gap_views: u64,
     pub violation: Option<Violation>,
+    /// Every batch stored by its author, by digest.
+    batches: DigestMap<BatchInfo>,
+    /// Batches committed on the canonical chain (a batch delivers once).
+    committed_batches: DigestSet,
+    /// Batch digests certified at each canonical height (index h-1).
+    chain_batches: Vec<Vec<Digest>>,
+    /// Heights delivered per honest node's mempool (kept across restarts).
+    pub delivered_height: Vec<u64>,
+    /// Committed copies of transactions in other authors' batches.
+    pub redundant_copies: u64,
+    /// Uncommitted transactions no honest intake accepted (counted by
+    /// `finish`).
+    pub not_accepted: u64,
+    /// Censored clients and the censorship bound.
+    victims: Vec<u16>,
+    bound_views: Option<u64>,
+    bound_us: Option<u64>,
+    gst_us: u64,
+    view_at_gst: Option<View>,
+    /// Censored transactions accepted by an honest node, not yet committed,
+    /// by submission time.
+    victim_pending: BTreeSet<(u64, ItemId)>,
 }
 
 impl Checker {
@@ -148,7 +207,42 @@ impl Checker {
             progress_view: None,
             max_commit_gap_views: 0,
             violation: None,
+            batches: DigestMap::default(),
+            committed_batches: DigestSet::default(),
+            chain_batches: Vec::new(),
+            delivered_height: vec![0; scenario.nodes],
+            redundant_copies: 0,
+            not_accepted: 0,
+            victims: scenario
+                .byzantine
+                .iter()
+                .filter(|b| b.behaviour == Behaviour::Censor)
+                .filter_map(|b| b.victim)
+                .collect(),
+            bound_views: scenario.checks.censorship_bound_views,
+            bound_us: scenario.checks.censorship_bound_ms.map(|ms| ms * 1_000),
+            gst_us: scenario.network.gst_ms * 1_000,
+            view_at_gst: None,
+            victim_pending: BTreeSet::new(),
         }
+    }
+
+    /// Whether `client`'s transactions are censored in this run.
+    pub fn is_victim(&self, client: u16) -> bool {
+        self.victims.contains(&client)
+    }
+
+    /// Whether batch `digest` holds a transaction of a censored client (the
+    /// censors' test: they know every batch, the strongest censor there is).
+    pub fn batch_has_victim(&self, digest: &Digest) -> bool {
+        self.batches
+            .get(digest)
+            .is_some_and(|b| b.txs.iter().any(|id| self.victims.contains(&id.client)))
+    }
+
+    /// Batches committed on the canonical chain.
+    pub fn batches_committed(&self) -> u64 {
+        self.committed_batches.len() as u64
     }
 
     pub fn is_honest(&self, node: NodeIndex) -> bool {
@@ -223,25 +317,193 @@ impl Checker {
                 );
             }
         }
+        let mut digests = Vec::new();
         for item in &committed.block.payload.items {
-            let Some(id) = item_id(item) else { continue };
-            let Some(state) = self.items.get_mut(&id) else {
+            // Anything that is not a batch certificate (a Byzantine marker)
+            // is not a transaction; the payload rule keeps it out of
+            // honest votes.
+            let Ok(cert) = codec::decode::<BatchCert>(item) else {
+                continue;
+            };
+            if let Err(e) = cert.verify(&self.committee) {
+                self.fail(
+                    ViolationKind::BadBatchCert,
+                    now_us,
+                    format!(
+                        "height {h}: certificate of batch {} by n{}: {e}",
+                        short(&cert.batch),
+                        cert.author
+                    ),
+                );
+                continue;
+            }
+            digests.push(cert.batch);
+            self.commit_batch(&cert, h, header.view, now_us);
+        }
+        self.chain_batches.push(digests);
+        self.check_censorship(now_us);
+    }
+
+    /// The transactions of a batch certified in canonical height `h`; a
+    /// batch committed again (its certificate formed twice) adds nothing:
+    /// the mempool delivers it once.
+    fn commit_batch(&mut self, cert: &BatchCert, h: usize, view: View, now_us: u64) {
+        if !self.committed_batches.insert(cert.batch) {
+            return;
+        }
+        let Some(batch) = self.batches.get(&cert.batch) else {
+            return;
+        };
+        let author = batch.author;
+        let author_honest = self.is_honest(author);
+        for id in &batch.txs {
+            let Some(state) = self.items.get_mut(id) else {
                 continue;
             };
             state.commits += 1;
+            let again = state.committed_authors.contains(&author);
+            state.committed_authors.push(author);
             if state.committed_us.is_none() {
                 state.committed_us = Some(now_us);
-                state.committed_view = Some(header.view);
-            } else {
+                state.committed_view = Some(view);
+                self.victim_pending.remove(&(state.submitted_us, *id));
+            } else if again && author_honest {
                 self.duplicate_commits += 1;
-                if self.items_exactly_once {
-                    self.fail(
-                        ViolationKind::ItemCommittedTwice,
-                        now_us,
-                        format!("item {id:?} committed again at height {h}"),
-                    );
+                if self.items_exactly_once && self.violation.is_none() {
+                    self.violation = Some(Violation {
+                        kind: ViolationKind::ItemCommittedTwice,
+                        at_ms: now_us / 1_000,
+                        message: format!(
+                            "transaction {id:?} committed again at height {h}, in another \
+                             batch of n{author}"
+                        ),
+                    });
+                }
+            } else {
+                self.redundant_copies += 1;
+            }
+        }
+    }
+
+    /// An author stored its own batch: from now on the checker knows what
+    /// it holds. `author_honest`: count it as sealed by an honest node.
+    pub fn on_batch(&mut self, batch: &Batch, digest: Digest) {
+        if self.batches.contains_key(&digest) {
+            return;
+        }
+        let honest = self.is_honest(batch.author);
+        let mut txs = Vec::with_capacity(batch.txs.len());
+        for tx in &batch.txs {
+            let Some(id) = item_id(&tx.payload) else {
+                continue;
+            };
+            if honest {
+                if let Some(state) = self.items.get_mut(&id) {
+                    if !state.sealed_by.contains(&batch.author) {
+                        state.sealed_by.push(batch.author);
+                    }
                 }
             }
+            txs.push(id);
+        }
+        self.batches.insert(
+            digest,
+            BatchInfo {
+                author: batch.author,
+                txs,
+            },
+        );
+    }
+
+    /// An honest node's mempool delivered committed `height` with these
+    /// batches.
+    pub fn on_deliver(&mut self, node: NodeIndex, height: u64, batches: &[Digest], now_us: u64) {
+        let i = usize::from(node);
+        if height != self.delivered_height[i] + 1 {
+            return self.fail(
+                ViolationKind::BadDelivery,
+                now_us,
+                format!(
+                    "node {node} delivered height {height} after height {}",
+                    self.delivered_height[i]
+                ),
+            );
+        }
+        self.delivered_height[i] = height;
+        let certified = self.chain_batches.get(height as usize - 1);
+        if let Some(d) = batches
+            .iter()
+            .find(|d| certified.is_none_or(|c| !c.contains(d)))
+        {
+            self.fail(
+                ViolationKind::BadDelivery,
+                now_us,
+                format!(
+                    "node {node} delivered batch {} at height {height}, which its block does not certify",
+                    short(d)
+                ),
+            );
+        }
+    }
+
+    /// An honest node's intake accepted transaction `id`.
+    pub fn on_accept(&mut self, id: ItemId, node: NodeIndex) {
+        let Some(state) = self.items.get_mut(&id) else {
+            return;
+        };
+        if state.accepted_by.is_empty() && self.victims.contains(&id.client) {
+            self.victim_pending.insert((state.submitted_us, id));
+        }
+        if !state.accepted_by.contains(&node) {
+            state.accepted_by.push(node);
+        }
+    }
+
+    /// An honest node crashed: the censorship bound no longer holds for
+    /// the censored transactions it accepted (they may be lost with it).
+    pub fn on_crash(&mut self, node: NodeIndex) {
+        let items = &self.items;
+        self.victim_pending
+            .retain(|(_, id)| items.get(id).is_none_or(|s| !s.accepted_by.contains(&node)));
+    }
+
+    /// Checks the oldest pending censored transaction against the bound.
+    fn check_censorship(&mut self, now_us: u64) {
+        if self.bound_views.is_none() && self.bound_us.is_none() {
+            return;
+        }
+        if self.view_at_gst.is_none() && now_us >= self.gst_us {
+            self.view_at_gst = Some(self.max_honest_view);
+        }
+        let Some(&(submitted_us, id)) = self.victim_pending.first() else {
+            return;
+        };
+        let start_us = submitted_us.max(self.gst_us);
+        if now_us < start_us {
+            return;
+        }
+        let start_view = match self.items.get(&id) {
+            Some(s) if submitted_us >= self.gst_us => s.submitted_view,
+            Some(s) => self.view_at_gst.unwrap_or(s.submitted_view),
+            None => return,
+        };
+        let views = self.max_honest_view.saturating_sub(start_view);
+        let waited_us = now_us - start_us;
+        let over_views = self.bound_views.is_some_and(|k| views > k);
+        let over_time = self.bound_us.is_some_and(|t| waited_us > t);
+        if over_views || over_time {
+            self.fail(
+                ViolationKind::CensorshipBound,
+                now_us,
+                format!(
+                    "censored transaction {id:?} uncommitted {views} views and {} ms after \
+                     its submission (or GST); bound {} views, {} ms",
+                    waited_us / 1_000,
+                    self.bound_views.map_or("no".to_string(), |k| k.to_string()),
+                    self.bound_us
+                        .map_or("no".to_string(), |t| (t / 1_000).to_string()),
+                ),
+            );
         }
     }
 
@@ -357,7 +619,11 @@ impl Checker {
 
     /// An honest node is in `view` now.
     pub fn on_view(&mut self, node: NodeIndex, view: View, now_us: u64) {
+        let higher = view > self.max_honest_view;
         self.max_honest_view = self.max_honest_view.max(view);
+        if higher {
+            self.check_censorship(now_us);
+        }
         if view > self.view_bound {
             return self.fail(
                 ViolationKind::ViewJump,
@@ -394,8 +660,12 @@ impl Checker {
                 commits: 0,
                 submitted_view: self.max_honest_view,
                 committed_view: None,
+                accepted_by: Vec::new(),
+                sealed_by: Vec::new(),
+                committed_authors: Vec::new(),
             },
         );
+        self.check_censorship(now_us);
     }
 
     /// End of the run. `kept(item)` says whether an honest node that was
@@ -406,6 +676,7 @@ impl Checker {
         load_stop_us: u64,
         kept: impl Fn(&ItemState) -> bool,
     ) -> u64 {
+        self.check_censorship(end_us);
         if end_us > self.liveness_after_us {
             let gap = end_us - self.last_progress_us.min(end_us);
             self.max_commit_gap_us = self.max_commit_gap_us.max(gap);
@@ -430,6 +701,8 @@ impl Checker {
             }
             if kept(state) {
                 missing.push((*id, state.submitted_us));
+            } else if state.accepted_by.is_empty() {
+                self.not_accepted += 1;
             } else {
                 lost += 1;
             }
@@ -737,6 +1010,7 @@ mod tests {
         let mut c = checker(&fx, "");
         let id = ItemId { client: 0, seq: 7 };
         c.on_submit(id, None, 100 * MS);
+        c.on_accept(id, 1);
         // Submitted after the load stopped: not required.
         c.on_submit(ItemId { client: 0, seq: 8 }, None, 16_000 * MS);
         assert_eq!(c.finish(20_000 * MS, 15_000 * MS, |_| false), 1);
@@ -747,26 +1021,6 @@ mod tests {
         assert_eq!(kind(&c), Some(ViolationKind::ItemNotCommitted));
     }
 
-    #[test]
-    fn an_item_committed_twice_fails() {
-        let fx = Fixture::new(4);
-        let a = chain(&fx, 3, b"a", |k| vec![item(k as u64), item(99)]);
-        let mut c = checker(&fx, "");
-        for seq in [0, 1, 99] {
-            c.on_submit(ItemId { client: 0, seq }, None, 0);
-        }
-        c.on_commit(0, &a[0], 100 * MS);
-        assert_eq!(kind(&c), None);
-        c.on_commit(0, &a[1], 200 * MS);
-        assert_eq!(kind(&c), Some(ViolationKind::ItemCommittedTwice));
-        // Counted, not failed, when exactly-once is not required.
-        let mut c = checker(&fx, "[checks]\nitems_exactly_once = false\n");
-        c.on_submit(ItemId { client: 0, seq: 99 }, None, 0);
-        c.on_commit(0, &a[0], 100 * MS);
-        c.on_commit(0, &a[1], 200 * MS);
-        c.on_commit(0, &a[2], 300 * MS);
-        assert_eq!(kind(&c), None);
-        assert_eq!(c.duplicate_commits, 2);
-        assert_eq!(c.items[&ItemId { client: 0, seq: 99 }].commits, 3);
-    }
+    // Committed twice (and copies that are not duplicates): tests/mempool.rs,
+    // where items are transactions in certified batches.
 }

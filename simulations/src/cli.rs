@@ -16,7 +16,7 @@ use crate::sim::RunOptions;
 #[derive(Debug, Parser)]
 #[command(
     name = "ordo-sim",
-    about = "Deterministic simulator of Ordo's consensus: seeded scenarios with WAN latency, partitions, crashes and Byzantine nodes"
+    about = "Deterministic simulator of Ordo's consensus and mempool: seeded scenarios with WAN latency, partitions, crashes and Byzantine nodes"
 )]
 pub struct Cli {
     #[command(subcommand)]

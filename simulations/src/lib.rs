@@ -1,5 +1,7 @@
 //! `ordo-sim`: a deterministic discrete-event simulator that runs Ordo's
-//! real consensus cores ([`ordo_consensus::Core`]) over a simulated network.
+//! real consensus and mempool cores ([`ordo_consensus::Core`],
+//! [`ordo_mempool::Mempool`] with its [`ordo_mempool::Intake`]) for every
+//! node, over a simulated network, in one thread and virtual time.
 //!
 //! What it owns and the invariants it keeps:
 //! - **one seed drives everything**: the network, the load, crashes and
@@ -7,15 +9,22 @@
 //!   there is no wall clock, thread or hash-map order inside a run, so the
 //!   same (scenario, seed) gives the same trace byte for byte, fingerprinted
 //!   by a blake3 trace hash;
-//! - **the cores are the production cores**: Byzantine nodes are real cores
-//!   with tampered inputs and outputs ([`byzantine`]), crashes restore only
-//!   what the core asked to persist plus the committed prefix;
-//! - **checks run as the simulation goes** ([`checker`]) and the first
-//!   violation stops the run with the command that reproduces it.
+//! - **the cores are the production cores, wired as in the node**: client
+//!   transactions enter a node's intake, its mempool seals, disseminates and
+//!   certifies batches over the simulated links (batches count against the
+//!   uplink like any message), consensus orders the batch certificates
+//!   ([`payload`]: the node's encoding, payload rule and inclusion key), and
+//!   commits go back to the mempool, which fetches missing batches and
+//!   delivers each height once; Byzantine nodes are real cores with tampered
+//!   inputs and outputs ([`byzantine`]); crashes restore only what the cores
+//!   asked to persist (safety data, voted blocks, stored batches) plus the
+//!   committed prefix;
+//! - **checks run as the simulation goes** ([`checker`]), following every
+//!   transaction through its batch and certificate to its commit, and the
+//!   first violation stops the run with the command that reproduces it.
 //!
 //! Entry points: [`run_scenario`] and [`replay`] for the `ordo` binary,
-//! [`cli`] for a ready-made command line. Payload items are opaque bytes so
-//! the mempool's batch certificates can replace generated items later.
+//! [`cli`] for a ready-made command line.
 
 pub mod byzantine;
 pub mod checker;
@@ -23,6 +32,7 @@ pub mod cli;
 mod error;
 pub mod load;
 pub mod network;
+pub mod payload;
 pub mod plot;
 pub mod report;
 pub mod rng;

@@ -1,7 +1,9 @@
-//! Client load: payload items that name their client and sequence number so
-//! the checkers can follow each one from submission to commit.
+//! Client load: transactions whose payload names their client and sequence
+//! number, so the checkers can follow each one from submission through its
+//! batch and certificate to the commit. The client is also the namespace.
 
 use ordo_consensus::PayloadItem;
+use ordo_mempool::Transaction;
 
 /// Bytes at the start of every generated item: client (2), sequence (8).
 pub const ITEM_HEADER_BYTES: usize = 10;
@@ -22,6 +24,12 @@ pub fn make_item(id: ItemId, size: usize) -> PayloadItem {
         *b = (id.seq as u8).wrapping_add(k as u8);
     }
     item
+}
+
+/// A transaction of client `id.client` (its namespace) whose payload is
+/// [`make_item`]`(id, size)`.
+pub fn make_tx(id: ItemId, size: usize) -> Transaction {
+    Transaction::new(u64::from(id.client), make_item(id, size))
 }
 
 /// The identity of a generated item; `None` for anything else (e.g. the

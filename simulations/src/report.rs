@@ -64,6 +64,16 @@ pub struct SeedReport {
     pub items_committed: u64,
     pub items_lost_to_crashes: u64,
     pub duplicate_commits: u64,
+    /// Committed copies of transactions in other authors' batches (from
+    /// `submit_to = "all"`; the ordered output keeps the first).
+    pub redundant_copies: u64,
+    /// Uncommitted transactions no honest node's intake accepted (sent to
+    /// nodes that were down, busy or faulty); not required to commit.
+    pub txs_not_accepted: u64,
+    /// Distinct batches committed.
+    pub batches_committed: u64,
+    /// Batches honest mempools fetched because a commit found them missing.
+    pub batch_fetches: u64,
     pub items_per_s: f64,
     /// Submission to first commit by an honest node, per item.
     pub latency_ms: Percentiles,
@@ -82,6 +92,9 @@ pub struct SeedReport {
     pub misbehaviour_reports: u64,
     /// Misbehaviour reports by honest nodes against honest nodes.
     pub honest_blamed: u64,
+    /// Times a censoring leader left a victim's batch certificate out of
+    /// the payload it was offered.
+    pub censored_certs: u64,
     pub honest_double_votes: u64,
     /// Per node: views in which it (a faulty node) sent two different votes.
     pub faulty_double_votes: Vec<u64>,

@@ -53,6 +53,10 @@ pub struct Scenario {
     /// Parameters of the inclusion rule (on when `checks.inclusion_rule`).
     #[serde(default)]
     pub inclusion: InclusionSpec,
+    /// The mempool core's configuration (`ordo_mempool::Config` fields):
+    /// batch size and delay, back-pressure, retransmit and fetch timers.
+    #[serde(default)]
+    pub mempool: ordo_mempool::Config,
 }
 
 /// Inclusion lists: an item a node has held uncommitted for `delay_ms` goes
@@ -179,12 +183,15 @@ pub struct ClockSpec {
     pub max_offset_ms: u64,
 }
 
-/// Client load: items of `item_bytes` at `rate_per_s` (Poisson), each from
-/// one of `clients` clients, submitted to nodes as `PayloadAvailable`.
+/// Client load: transactions of `item_bytes` at `rate_per_s` (Poisson),
+/// each from one of `clients` clients (its namespace), submitted to the
+/// intakes of the nodes `submit_to` names.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoadSpec {
     pub rate_per_s: f64,
+    /// Transaction payload size (also accepted as `tx_bytes`).
+    #[serde(alias = "tx_bytes")]
     pub item_bytes: usize,
     pub clients: u16,
     pub submit_to: SubmitTo,
@@ -199,23 +206,28 @@ impl Default for LoadSpec {
             rate_per_s: 0.0,
             item_bytes: 128,
             clients: 4,
-            submit_to: SubmitTo::All,
+            submit_to: SubmitTo::One,
             start_ms: 0,
             stop_ms: None,
         }
     }
 }
 
-/// Where a client sends an item. Without a mempool a node only proposes
-/// what it was given, so `all` is what a client that wants censorship
-/// resistance does today.
+/// Where a client sends a transaction. Any one honest node is enough: its
+/// mempool disseminates the batch and every leader can propose the
+/// certificate. `all` puts a copy in every node's batches (the ordered
+/// output keeps the first).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubmitTo {
-    #[default]
+    /// Every node.
     All,
-    /// One node chosen at random per item.
+    /// One node chosen at random per transaction.
+    #[default]
     One,
+    /// The client's home node: client `c` always sends to node `c mod n`
+    /// (so a censored client's transactions are in one node's batches).
+    Home,
 }
 
 /// A scheduled crash, with an optional restart.
@@ -265,7 +277,8 @@ impl Default for CrashStormSpec {
 pub struct ByzantineSpec {
     pub node: NodeIndex,
     pub behaviour: Behaviour,
-    /// `censor`: the client whose items are left out.
+    /// `censor`: the client whose transactions' batch certificates are
+    /// left out.
     pub victim: Option<u16>,
     /// `equivocate`: send both proposals to everyone instead of one to each
     /// half (with a broken vote rule this lets honest nodes vote twice).
@@ -290,7 +303,8 @@ pub enum Behaviour {
     DoubleVote,
     /// Never sends its votes.
     WithholdVotes,
-    /// Leaves the victim client's items out of its proposals.
+    /// Leaves every batch certificate holding a victim client's transaction
+    /// out of its proposals.
     Censor,
     /// Floods timeouts, QCs and TCs with absurd views and bogus signatures.
     Flood,
@@ -336,6 +350,14 @@ pub struct ChecksSpec {
     pub inclusion_rule: bool,
     /// Fail if an honest node signs two different votes in one view.
     pub honest_equivocation_is_violation: bool,
+    /// The censorship bound, checked as the run goes when set: a censored
+    /// client's transaction accepted by an honest node must commit within
+    /// this many views, counted from its submission or GST, whichever is
+    /// later. Set it with the inclusion rule on (with it off, the check is
+    /// the negative control's failure).
+    pub censorship_bound_views: Option<u64>,
+    /// The same bound in virtual ms.
+    pub censorship_bound_ms: Option<u64>,
 }
 
 impl Default for ChecksSpec {
@@ -348,6 +370,8 @@ impl Default for ChecksSpec {
             items_exactly_once: true,
             inclusion_rule: false,
             honest_equivocation_is_violation: true,
+            censorship_bound_views: None,
+            censorship_bound_ms: None,
         }
     }
 }
@@ -528,17 +552,18 @@ impl Scenario {
             if self.load.clients == 0 {
                 return Err("load.clients must be positive".into());
             }
-            if self.load.item_bytes < crate::load::ITEM_HEADER_BYTES
-                || self.load.item_bytes > self.consensus.max_item_bytes
-            {
+            let max = self.mempool.max_tx_bytes;
+            if self.load.item_bytes < crate::load::ITEM_HEADER_BYTES || self.load.item_bytes > max {
                 return Err(format!(
-                    "load.item_bytes = {}: must be in {}..={} (consensus.max_item_bytes)",
+                    "load.item_bytes = {}: must be in {}..={max} (mempool.max_tx_bytes)",
                     self.load.item_bytes,
                     crate::load::ITEM_HEADER_BYTES,
-                    self.consensus.max_item_bytes
                 ));
             }
         }
+        self.mempool
+            .validate()
+            .map_err(|e| format!("mempool: {e}"))?;
         for (k, c) in self.crashes.iter().enumerate() {
             if !node_ok(c.node) {
                 return Err(format!("crashes[{k}]: node {} out of range", c.node));

@@ -4,25 +4,33 @@
 //! of the same scenario and seed process the same events in the same order.
 //! Every processed event is fed, in a canonical encoding, to a blake3
 //! hasher: the resulting trace hash is the run's fingerprint.
+//!
+//! Each host runs a consensus core and a mempool core ([`pool`]), wired as
+//! in the node: the mempool's certificates are the consensus payload, and
+//! the blocks consensus commits go back to the mempool.
+
+mod pool;
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use ordo_consensus::{
-    election, Action, Block, CommittedBlock, Config, Core, Event, Message, Recovery, SafetyData,
-    Timer,
+    election, Action, Block, CommitCert, CommittedBlock, Config, Core, Event, Message, Recovery,
+    SafetyData, Timer,
 };
 use ordo_mempool::consensus::MempoolInclusion;
-use ordo_types::{codec, Committee, Digest, Keypair, NodeIndex};
+use ordo_mempool::{BatchCert, IntakeConfig, Message as MpMessage, Timer as MpTimer};
+use ordo_types::{codec, Committee, Digest, DigestMap, Keypair, NodeIndex};
 
 use crate::byzantine::Byzantine;
 use crate::checker::{short, Checker, ItemState};
-use crate::load::{make_item, ItemId};
+use crate::load::{make_tx, ItemId};
 use crate::network::Network;
+use crate::payload::{cert_key, decode_certs, CertRules, VerifiedCerts};
 use crate::report::{Percentiles, SeedReport};
 use crate::rng::Rng;
 use crate::scenario::{Behaviour, Scenario, Signatures, SubmitTo};
@@ -73,6 +81,18 @@ enum Kind {
         epoch: u32,
         from: NodeIndex,
         blocks: Vec<CommittedBlock>,
+    },
+    /// A mempool message arrives.
+    PoolDeliver {
+        host: usize,
+        from: NodeIndex,
+        message: Rc<MpMessage>,
+        digest: [u8; 32],
+    },
+    PoolTimer {
+        host: usize,
+        epoch: u32,
+        timer: MpTimer,
     },
 }
 
@@ -162,20 +182,37 @@ struct Host {
     /// Blocks persisted before voting (`Action::PersistBlock`), pruned at
     /// or below the last committed view.
     persisted_blocks: Vec<Block>,
-    /// Every block this host committed, by digest: the node's block store,
-    /// from which an honest host answers a `BlockRequest` its core cannot
-    /// (the node's catch-up from storage).
-    stored_commits: HashMap<Digest, Block>,
-    last_committed: Option<Box<CommittedBlock>>,
+    /// Every block this host committed, by digest (its index in `chain`):
+    /// the node's block store, from which an honest host answers a
+    /// `BlockRequest` its core cannot (the node's catch-up from storage).
+    stored_commits: HashMap<Digest, usize>,
     /// The committed chain (height `i + 1` at index `i`), served to peers
-    /// that catch up.
-    chain: Vec<CommittedBlock>,
+    /// that catch up; the last one is the root a restart resumes from.
+    chain: Vec<StoredCommit>,
     clock: Clock,
     down_since_us: Option<u64>,
     /// Down intervals `(from, to)`, for deciding which items a node lost.
     downtime: Vec<(u64, u64)>,
     counters: Counters,
     restarts: u64,
+    pool: pool::Pool,
+}
+
+/// A committed block in a host's storage: the block, one copy shared by
+/// every host that committed it (blocks of large committees are large), and
+/// this host's commit certificate.
+struct StoredCommit {
+    block: Rc<Block>,
+    cert: CommitCert,
+}
+
+impl StoredCommit {
+    fn to_committed(&self) -> CommittedBlock {
+        CommittedBlock {
+            block: (*self.block).clone(),
+            cert: self.cert.clone(),
+        }
+    }
 }
 
 impl Host {
@@ -183,16 +220,13 @@ impl Host {
         matches!(self.role, Role::Honest)
     }
 
-    /// Folds the current core's counters into the host's (before a crash).
     /// Stores a commit as the node's storage would: the block by digest and
     /// height, as the new root; persisted blocks at or below it go.
-    fn record_commit(&mut self, block: CommittedBlock) {
-        let root_view = block.block.view();
+    fn record_commit(&mut self, block: Rc<Block>, cert: CommitCert) {
+        let root_view = block.view();
         self.persisted_blocks.retain(|b| b.view() > root_view);
-        self.stored_commits
-            .insert(block.block.digest(), block.block.clone());
-        self.chain.push(block.clone());
-        self.last_committed = Some(Box::new(block));
+        self.stored_commits.insert(block.digest(), self.chain.len());
+        self.chain.push(StoredCommit { block, cert });
     }
 
     /// What the host's storage holds for a restarted core: the persisted
@@ -201,24 +235,25 @@ impl Host {
     /// persisted before voting above it.
     fn recovery(&self, committee: &Committee) -> Recovery {
         let safety = self.persisted.clone().unwrap_or_default();
-        let root_view = self.last_committed.as_ref().map_or(0, |c| c.block.view());
+        let last_committed = self.chain.last();
+        let root_view = last_committed.map_or(0, |c| c.block.view());
         let blocks: Vec<Block> = self
             .persisted_blocks
             .iter()
             .filter(|b| b.view() > root_view)
             .cloned()
             .collect();
-        match &self.last_committed {
+        match last_committed {
             Some(last) => Recovery {
                 safety,
-                root: last.block.clone(),
+                root: (*last.block).clone(),
                 high_qc: last.cert.qc.clone(),
                 high_tc: None,
                 blocks,
                 ancestors: Vec::new(),
             }
             .with_ancestors(
-                self.chain.iter().rev().skip(1).map(|c| c.block.clone()),
+                self.chain.iter().rev().skip(1).map(|c| (*c.block).clone()),
                 committee,
             ),
             None => Recovery {
@@ -249,6 +284,9 @@ struct NetStats {
     to_down_node: u64,
     misbehaviour_reports: u64,
     honest_blamed: u64,
+    /// Victims' batch certificates a censoring leader left out of its
+    /// payload (counted each time it was offered them).
+    censored_certs: u64,
     /// Reports by honest nodes, per accused node.
     misbehaviour_against: Vec<u64>,
 }
@@ -274,6 +312,10 @@ pub struct Sim<'a> {
     events: u64,
     trace_hash: blake3::Hasher,
     trace_out: Option<&'a mut dyn Write>,
+    /// Batch certificates known to verify (a memo shared by the hosts).
+    verified: Arc<VerifiedCerts>,
+    /// Committed blocks by digest, one copy for all hosts.
+    committed_blocks: DigestMap<Rc<Block>>,
 }
 
 impl<'a> Sim<'a> {
@@ -290,6 +332,10 @@ impl<'a> Sim<'a> {
         };
         let committee = Arc::new(committee);
         let mut clock_rng = Rng::fork(seed, 0xC10C);
+        let intake = IntakeConfig {
+            max_tx_bytes: scenario.mempool.max_tx_bytes,
+            ..IntakeConfig::default()
+        };
         let mut hosts = Vec::with_capacity(n + 1);
         for (i, key) in keys.iter().enumerate() {
             let node = i as NodeIndex;
@@ -303,7 +349,12 @@ impl<'a> Sim<'a> {
                 None if scenario.twins.as_ref().is_some_and(|t| t.node == node) => Role::Twin,
                 None => Role::Honest,
             };
-            hosts.push(Host::new(node, role, draw_clock(scenario, &mut clock_rng)));
+            hosts.push(Host::new(
+                node,
+                role,
+                draw_clock(scenario, &mut clock_rng),
+                &intake,
+            ));
         }
         let mut hosts_of: Vec<Vec<usize>> = (0..n).map(|i| vec![i]).collect();
         if let Some(t) = &scenario.twins {
@@ -316,7 +367,7 @@ impl<'a> Sim<'a> {
                 Some(m)
             };
             hosts[twin].links = mask(&t.group_a);
-            let mut b = Host::new(t.node, Role::Twin, hosts[twin].clock);
+            let mut b = Host::new(t.node, Role::Twin, hosts[twin].clock, &intake);
             b.links = mask(&t.group_b);
             hosts.push(b);
             hosts_of[twin].push(n);
@@ -346,6 +397,8 @@ impl<'a> Sim<'a> {
             events: 0,
             trace_hash: blake3::Hasher::new(),
             trace_out: None,
+            verified: Arc::new(VerifiedCerts::default()),
+            committed_blocks: DigestMap::default(),
         };
         sim.trace_hash.update(b"ordo-sim-trace-v1");
         sim.trace_hash.update(&seed.to_le_bytes());
@@ -391,6 +444,9 @@ impl<'a> Sim<'a> {
         for host in 0..self.hosts.len() {
             self.start_core(host, Recovery::genesis(&self.committee));
         }
+        for host in 0..self.hosts.len() {
+            self.start_pool(host);
+        }
         let s = self.scenario;
         if s.load.rate_per_s > 0.0 && s.load.start_ms <= s.load_stop_ms() {
             self.schedule(s.load.start_ms * 1_000, Kind::Load);
@@ -415,6 +471,7 @@ impl<'a> Sim<'a> {
         let mut config: Config = self.scenario.consensus.clone();
         config.test_only_break_vote_rule = self.options.test_only_break_vote_rule && h.honest();
         let leaders = election(self.committee.size(), &config);
+        // The node's core: payload items must be valid batch certificates.
         let core = Core::new(
             config,
             self.committee.clone(),
@@ -422,13 +479,17 @@ impl<'a> Sim<'a> {
             self.keys[usize::from(h.node)].clone(),
             leaders,
             recovery,
-        );
+        )
+        .with_payload_rules(Box::new(CertRules::new(
+            self.committee.clone(),
+            self.verified.clone(),
+        )));
         if !self.scenario.checks.inclusion_rule {
             return core;
         }
         // Every node (Byzantine ones too: a censor is a real core that never
-        // sees the victim's items) runs the mempool's rule. Items are named
-        // by their digest, as batch certificates are by theirs.
+        // sees the victim's certificates) runs the mempool's rule, naming a
+        // certificate by its batch digest as the node does.
         let spec = &self.scenario.inclusion;
         core.with_inclusion_rules(Box::new(MempoolInclusion::new(
             h.node,
@@ -436,7 +497,7 @@ impl<'a> Sim<'a> {
             self.committee.clone(),
             spec.delay_ms,
             spec.max_list_len,
-            MempoolInclusion::digest_key,
+            cert_key,
         )))
     }
 
@@ -538,6 +599,13 @@ impl<'a> Sim<'a> {
                 }
                 self.on_sync_deliver(host, from, blocks);
             }
+            Kind::PoolDeliver {
+                host,
+                from,
+                message,
+                digest,
+            } => self.on_pool_deliver(host, from, message, digest),
+            Kind::PoolTimer { host, epoch, timer } => self.on_pool_timer(host, epoch, timer),
             Kind::Load => self.on_load(),
             Kind::Crash { host } => self.crash(host),
             Kind::Restart { host, torn } => self.restart(host, torn),
@@ -570,7 +638,20 @@ impl<'a> Sim<'a> {
         if !h.honest() || h.core.as_ref()?.block(digest).is_some() {
             return None;
         }
-        h.stored_commits.get(digest).cloned()
+        let k = *h.stored_commits.get(digest)?;
+        h.chain.get(k).map(|c| (*c.block).clone())
+    }
+
+    /// Stores `host`'s commit, sharing the block with every other host that
+    /// committed it.
+    fn record_commit(&mut self, host: usize, committed: CommittedBlock) {
+        let CommittedBlock { block, cert } = committed;
+        let shared = self
+            .committed_blocks
+            .entry(block.digest())
+            .or_insert_with(|| Rc::new(block))
+            .clone();
+        self.hosts[host].record_commit(shared, cert);
     }
 
     fn handle(&mut self, host: usize, event: Event) {
@@ -580,10 +661,18 @@ impl<'a> Sim<'a> {
         let Some(core) = h.core.as_mut() else {
             return;
         };
+        let checker = &self.checker;
+        let left_out = std::cell::Cell::new(0u64);
+        let censored = |item: &[u8]| {
+            let victim =
+                codec::decode::<BatchCert>(item).is_ok_and(|c| checker.batch_has_victim(&c.batch));
+            left_out.set(left_out.get() + u64::from(victim));
+            victim
+        };
         let actions = match &mut h.role {
             Role::Byzantine(b) => {
                 let mut out = Vec::new();
-                if let Some(event) = b.on_input(event, &mut out) {
+                if let Some(event) = b.on_input(event, &mut out, &censored) {
                     let actions = core.handle(now_ms, event);
                     out.extend(b.on_output(actions));
                 }
@@ -591,6 +680,7 @@ impl<'a> Sim<'a> {
             }
             _ => core.handle(now_ms, event),
         };
+        self.net.censored_certs += left_out.get();
         let view = core.view();
         if h.honest() {
             let node = h.node;
@@ -624,7 +714,10 @@ impl<'a> Sim<'a> {
                         let node = h.node;
                         self.checker.on_commit(node, &block, self.now_us);
                     }
-                    self.hosts[host].record_commit(*block);
+                    let height = block.block.height();
+                    let certs = decode_certs(&block.block.payload).unwrap_or_default();
+                    self.record_commit(host, *block);
+                    self.pool_committed(host, height, certs);
                 }
                 Action::Misbehaviour { peer, .. } => {
                     self.net.misbehaviour_reports += 1;
@@ -651,6 +744,25 @@ impl<'a> Sim<'a> {
         let digest = *blake3::hash(&bytes).as_bytes();
         self.checker.on_send(from, &message, self.now_us);
         let message = Rc::new(message);
+        self.fan_out(host, to, bytes.len(), |receiver, from| Kind::Deliver {
+            host: receiver,
+            from,
+            message: message.clone(),
+            digest,
+        });
+    }
+
+    /// Plans one message of `bytes` from `host` to member `to` (or every
+    /// other member) over each link, scheduling `deliver(receiver, from)`
+    /// at every arrival.
+    fn fan_out(
+        &mut self,
+        host: usize,
+        to: Option<NodeIndex>,
+        bytes: usize,
+        deliver: impl Fn(usize, NodeIndex) -> Kind,
+    ) {
+        let from = self.hosts[host].node;
         let n = self.scenario.nodes as NodeIndex;
         let targets = match to {
             Some(to) if usize::from(to) < self.scenario.nodes => to..to + 1,
@@ -666,24 +778,16 @@ impl<'a> Sim<'a> {
                 if !self.linked(host, receiver) {
                     continue;
                 }
-                let plan = self.network.plan(self.now_us, host, from, to, bytes.len());
+                let plan = self.network.plan(self.now_us, host, from, to, bytes);
                 self.net.sent += 1;
-                self.net.bytes += bytes.len() as u64;
+                self.net.bytes += bytes as u64;
                 if plan.cut {
                     self.net.cut += 1;
                 } else if plan.deliveries.is_empty() {
                     self.net.lost += 1;
                 }
                 for at in plan.deliveries {
-                    self.schedule(
-                        at,
-                        Kind::Deliver {
-                            host: receiver,
-                            from,
-                            message: message.clone(),
-                            digest,
-                        },
-                    );
+                    self.schedule(at, deliver(receiver, from));
                 }
             }
         }
@@ -709,14 +813,18 @@ impl<'a> Sim<'a> {
         let seq = self.client_seq[usize::from(client)];
         self.client_seq[usize::from(client)] += 1;
         let id = ItemId { client, seq };
-        let item = make_item(id, spec.item_bytes);
+        let tx = make_tx(id, spec.item_bytes);
+        let n = self.scenario.nodes;
         let recipients: Vec<NodeIndex> = match spec.submit_to {
             SubmitTo::All => {
                 self.checker.on_submit(id, None, self.now_us);
-                (0..self.scenario.nodes as NodeIndex).collect()
+                (0..n as NodeIndex).collect()
             }
-            SubmitTo::One => {
-                let node = self.load_rng.range(0, self.scenario.nodes as u64 - 1) as NodeIndex;
+            SubmitTo::One | SubmitTo::Home => {
+                let node = match spec.submit_to {
+                    SubmitTo::One => self.load_rng.range(0, n as u64 - 1) as NodeIndex,
+                    _ => (usize::from(client) % n) as NodeIndex,
+                };
                 self.checker.on_submit(id, Some(node), self.now_us);
                 vec![node]
             }
@@ -725,13 +833,13 @@ impl<'a> Sim<'a> {
             usize::MAX,
             4,
             &[&client.to_le_bytes(), &seq.to_le_bytes()],
-            || format!("submit item c{client}#{seq} to {recipients:?}"),
+            || format!("submit tx c{client}#{seq} to {recipients:?}"),
         );
         for node in recipients {
             for k in 0..self.hosts_of[usize::from(node)].len() {
                 let host = self.hosts_of[usize::from(node)][k];
-                if self.up(host) {
-                    self.handle(host, Event::PayloadAvailable(vec![item.clone()]));
+                if self.up(host) && self.submit(host, tx.clone()) && self.hosts[host].honest() {
+                    self.checker.on_accept(id, node);
                 }
             }
         }
@@ -753,13 +861,19 @@ impl<'a> Sim<'a> {
         h.core = None;
         h.epoch += 1;
         h.down_since_us = Some(now);
+        h.pool.crash();
+        if h.honest() {
+            let node = h.node;
+            self.checker.on_crash(node);
+        }
     }
 
     /// Restarts from what storage holds: the persisted safety data (minus
     /// the last write if `torn`), the last committed block, whose
     /// certificate's QC becomes the high QC, and the blocks persisted before
     /// voting above it. A torn write loses only the safety data: the block
-    /// written just before it stays (a harmless extra block).
+    /// written just before it stays (a harmless extra block). Then the
+    /// mempool restarts from its stored batches ([`Sim::start_pool`]).
     fn restart(&mut self, host: usize, torn: bool) {
         if self.up(host) {
             return;
@@ -778,6 +892,7 @@ impl<'a> Sim<'a> {
         }
         let recovery = h.recovery(&self.committee);
         self.start_core(host, recovery);
+        self.start_pool(host);
     }
 
     /// If a reachable honest peer is more than `SYNC_LAG` heights ahead
@@ -810,7 +925,7 @@ impl<'a> Sim<'a> {
             .iter()
             .skip(mine)
             .take(SYNC_MAX_BLOCKS)
-            .cloned()
+            .map(StoredCommit::to_committed)
             .collect();
         let bytes = blocks
             .iter()
@@ -861,24 +976,15 @@ impl<'a> Sim<'a> {
             )
         });
         let node = self.hosts[host].node;
-        // The old core's waiting payload goes to the new one, less what the
-        // synced blocks committed (the node's mempool re-forwards likewise).
-        let synced: HashSet<&[u8]> = fresh
-            .iter()
-            .flat_map(|b| b.block.payload.items.iter().map(Vec::as_slice))
-            .collect();
-        let waiting: Vec<Vec<u8>> = self.hosts[host]
-            .core
-            .as_ref()
-            .map(Core::pending_payload)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|item| !synced.contains(item.as_slice()))
-            .collect();
-        drop(synced);
+        // As in the node: the synced blocks go to the mempool (which
+        // fetches their batches), the core restarts from the new tip, and
+        // the mempool hands it every pending certificate again.
         for block in fresh {
             self.checker.on_commit(node, &block, self.now_us);
-            self.hosts[host].record_commit(block);
+            let height = block.block.height();
+            let certs = decode_certs(&block.block.payload).unwrap_or_default();
+            self.record_commit(host, block);
+            self.pool_committed(host, height, certs);
         }
         let h = &mut self.hosts[host];
         h.fold_counters();
@@ -886,9 +992,7 @@ impl<'a> Sim<'a> {
         h.epoch += 1;
         let recovery = h.recovery(&self.committee);
         self.start_core(host, recovery);
-        if !waiting.is_empty() {
-            self.handle(host, Event::PayloadAvailable(waiting));
-        }
+        self.resend_payload(host);
     }
 
     fn on_storm(&mut self) {
@@ -956,10 +1060,12 @@ impl<'a> Sim<'a> {
         let mut counters = Counters::default();
         let mut max_view = 0;
         let mut restarts = 0;
+        let mut fetches = 0;
         for h in &mut self.hosts {
             if !h.honest() {
                 continue;
             }
+            fetches += h.pool.fetches;
             h.fold_counters();
             counters.proposals += h.counters.proposals;
             counters.timeouts += h.counters.timeouts;
@@ -1028,6 +1134,10 @@ impl<'a> Sim<'a> {
             items_committed: committed_items,
             items_lost_to_crashes: lost,
             duplicate_commits: self.checker.duplicate_commits,
+            redundant_copies: self.checker.redundant_copies,
+            txs_not_accepted: self.checker.not_accepted,
+            batches_committed: self.checker.batches_committed(),
+            batch_fetches: fetches,
             items_per_s: committed_items as f64 / sim_s,
             latency_ms: Percentiles::of(&mut latencies),
             victim_latency_ms: (!victims.is_empty())
@@ -1041,6 +1151,7 @@ impl<'a> Sim<'a> {
             messages_to_down_nodes: self.net.to_down_node,
             misbehaviour_reports: self.net.misbehaviour_reports,
             honest_blamed: self.net.honest_blamed,
+            censored_certs: self.net.censored_certs,
             honest_double_votes: self.checker.honest_double_votes,
             faulty_double_votes: self.checker.faulty_double_votes.clone(),
             conflicting_proposals: self.checker.conflicting_proposals.clone(),
@@ -1056,7 +1167,7 @@ impl<'a> Sim<'a> {
 }
 
 impl Host {
-    fn new(node: NodeIndex, role: Role, clock: Clock) -> Self {
+    fn new(node: NodeIndex, role: Role, clock: Clock, intake: &IntakeConfig) -> Self {
         Host {
             node,
             role,
@@ -1067,13 +1178,13 @@ impl Host {
             prev_persisted: None,
             persisted_blocks: Vec::new(),
             stored_commits: HashMap::new(),
-            last_committed: None,
             chain: Vec::new(),
             clock,
             down_since_us: None,
             downtime: Vec::new(),
             counters: Counters::default(),
             restarts: 0,
+            pool: pool::Pool::new(intake.clone()),
         }
     }
 }
@@ -1091,18 +1202,21 @@ fn draw_clock(scenario: &Scenario, rng: &mut Rng) -> Clock {
     }
 }
 
-/// Whether an honest node that was given `item` held it until the end (was
-/// up at submission and never crashed afterwards).
+/// Whether an honest node whose intake accepted `item` still holds it at
+/// the end: it is up, and it either never crashed since the submission or
+/// had stored the transaction in one of its own batches before (a restart
+/// disseminates the batch again). A transaction only in an intake or an
+/// open batch dies with its node.
 fn kept(hosts: &[Host], hosts_of: &[Vec<usize>], item: &ItemState, end_us: u64) -> bool {
-    let held = |h: &Host| {
-        h.honest()
-            && h.down_since_us.is_none_or(|d| d > end_us)
-            && h.downtime.iter().all(|(_, up)| *up < item.submitted_us)
-    };
-    match item.recipient {
-        Some(node) => hosts_of[usize::from(node)].iter().any(|k| held(&hosts[*k])),
-        None => hosts.iter().any(held),
-    }
+    item.accepted_by.iter().any(|node| {
+        let sealed = item.sealed_by.contains(node);
+        hosts_of[usize::from(*node)].iter().any(|k| {
+            let h = &hosts[*k];
+            h.honest()
+                && h.down_since_us.is_none_or(|d| d > end_us)
+                && (sealed || h.downtime.iter().all(|(_, up)| *up < item.submitted_us))
+        })
+    })
 }
 
 /// One line describing a message, for traces.

@@ -109,12 +109,15 @@ fn equivocators_n7_f2() {
 #[test]
 fn censoring_leaders_n7_f2() {
     let s = run("censoring-leaders-n7", SEEDS);
-    // The censors leave client 0's items out, so they wait for the next
-    // honest leader: measured 19-29 ms later on average than everyone's.
-    each(&s, "the victim's items wait longer than everyone's", |r| {
-        let victim = r.victim_latency_ms.unwrap();
-        victim.count > 0 && victim.mean > r.latency_ms.mean + 5.0
-    });
+    // The censors leave the certificates of batches holding client 0's
+    // transactions out of their proposals; the victim's transactions still
+    // commit (by the next honest leader: the liveness and exactly-once
+    // checks hold).
+    each(
+        &s,
+        "censors leaving the victim's certificates out, yet its transactions commit",
+        |r| r.censored_certs > 0 && r.victim_latency_ms.is_some_and(|v| v.count > 0),
+    );
 }
 
 /// Round-robin leaders: both twins of node 0 lead every view 4k; they
