@@ -743,7 +743,6 @@ mod tests {
     use ordo_consensus::{Block, CommitCert, PayloadItem, Vote};
 
     use super::*;
-    use crate::load::make_item;
 
     const MS: u64 = 1_000;
 
@@ -752,10 +751,6 @@ mod tests {
         let text = format!("name = \"t\"\nnodes = 4\nduration_ms = 20_000\n{extra}");
         let scenario = Scenario::parse(&text, "test").unwrap();
         Checker::new(&scenario, fx.committee.clone())
-    }
-
-    fn item(seq: u64) -> PayloadItem {
-        make_item(ItemId { client: 0, seq }, 32)
     }
 
     /// `len` committed blocks in views 1, 2, …, each certified by the next
