@@ -108,7 +108,7 @@ fn all_committed_once(cluster: &Cluster, must: &HashSet<String>) -> u64 {
 /// stays down 0.5–2.5 s, is restarted and must catch up.
 ///
 /// Counted as acknowledged by the cluster: every 202 from a node that was
-/// not killed within 300 ms after it (6× `batch_delay_ms`). Those must all
+/// not killed within 300 ms after it (12× `batch_delay_ms`). Those must all
 /// be committed, exactly once; the 202s a node gave in its last 300 ms may
 /// be lost (see "What 202 means") but are never committed twice. All nodes'
 /// sequences are identical, gap-free and parent-linked.

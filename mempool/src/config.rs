@@ -45,7 +45,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             batch_bytes: 512 * 1024,
-            batch_delay_ms: 50,
+            batch_delay_ms: 25,
             max_batch_txs: 10_000,
             max_tx_bytes: 128 * 1024,
             max_inflight_batches: 16,
