@@ -45,6 +45,7 @@ mod fetch;
 pub mod inclusion;
 mod intake;
 mod message;
+pub mod payload;
 mod pending;
 mod sync;
 mod transaction;
