@@ -37,6 +37,8 @@ pub mod leader;
 pub mod messages;
 pub mod pacemaker;
 pub mod safety;
+#[cfg(feature = "strategies")]
+pub mod strategies;
 pub mod testing;
 
 pub use crate::config::Config;

@@ -8,22 +8,9 @@ use bytes::Bytes;
 use ordo_mempool::wire::decode_message;
 use ordo_mempool::{Batch, BatchAck, BatchCert, BatchHeader, InclusionList, Message, Transaction};
 use ordo_types::codec::{check_arbitrary_bytes, check_round_trip, decode, encode};
-use ordo_types::{Digest, Signature};
+use ordo_types::strategies::{digest, flips, ok, signature};
 use proptest::collection::vec;
 use proptest::prelude::*;
-
-fn digest() -> impl Strategy<Value = Digest> {
-    any::<[u8; 32]>().prop_map(Digest)
-}
-
-fn signature() -> impl Strategy<Value = Signature> {
-    any::<([u8; 32], [u8; 32])>().prop_map(|(r, s)| {
-        let mut bytes = [0u8; 64];
-        bytes[..32].copy_from_slice(&r);
-        bytes[32..].copy_from_slice(&s);
-        Signature(bytes)
-    })
-}
 
 fn transaction() -> impl Strategy<Value = Transaction> {
     (any::<u64>(), vec(any::<u8>(), 0..64)).prop_map(|(ns, payload)| Transaction::new(ns, payload))
@@ -94,14 +81,6 @@ fn message() -> impl Strategy<Value = Message> {
         digest().prop_map(|digest| Message::BatchRequest { digest }),
         batch().prop_map(Message::BatchResponse),
     ]
-}
-
-fn flips() -> impl Strategy<Value = Vec<(usize, u8)>> {
-    vec((any::<usize>(), 1u8..=255), 1..8)
-}
-
-fn ok(check: Result<(), String>) -> Result<(), TestCaseError> {
-    check.map_err(TestCaseError::fail)
 }
 
 /// For a wire type and a strategy of its values: values round-trip (1,024

@@ -44,96 +44,13 @@ mod tests {
     //! round-trips with generated values of any shape; random bytes and
     //! mutated encodings decode to an error or a value that re-encodes.
 
-    use ordo_consensus::{
-        Block, BlockHeader, CommitCert, CommittedBlock, Payload, QuorumCert, TimeoutCert,
-    };
+    use ordo_consensus::strategies::committed_block;
     use ordo_types::codec::{check_arbitrary_bytes, check_round_trip, encode};
-    use ordo_types::{Digest, Signature};
+    use ordo_types::strategies::ok;
     use proptest::collection::vec;
     use proptest::prelude::*;
 
     use super::*;
-
-    fn digest() -> impl Strategy<Value = Digest> {
-        any::<[u8; 32]>().prop_map(Digest)
-    }
-
-    fn signature() -> impl Strategy<Value = Signature> {
-        any::<([u8; 32], [u8; 32])>().prop_map(|(r, s)| {
-            let mut bytes = [0u8; 64];
-            bytes[..32].copy_from_slice(&r);
-            bytes[32..].copy_from_slice(&s);
-            Signature(bytes)
-        })
-    }
-
-    fn header() -> impl Strategy<Value = BlockHeader> {
-        (
-            any::<u64>(),
-            any::<u64>(),
-            digest(),
-            any::<u64>(),
-            digest(),
-            any::<u16>(),
-        )
-            .prop_map(
-                |(view, height, parent, parent_view, payload, author)| BlockHeader {
-                    view,
-                    height,
-                    parent,
-                    parent_view,
-                    payload,
-                    author,
-                },
-            )
-    }
-
-    fn qc() -> impl Strategy<Value = QuorumCert> {
-        (
-            any::<u64>(),
-            digest(),
-            vec((any::<u16>(), signature()), 0..6),
-        )
-            .prop_map(|(view, block, votes)| QuorumCert { view, block, votes })
-    }
-
-    fn tc() -> impl Strategy<Value = TimeoutCert> {
-        (
-            any::<u64>(),
-            qc(),
-            vec((any::<u16>(), any::<u64>(), signature()), 0..6),
-        )
-            .prop_map(|(view, high_qc, signers)| TimeoutCert {
-                view,
-                high_qc,
-                signers,
-            })
-    }
-
-    fn committed_block() -> impl Strategy<Value = CommittedBlock> {
-        let bytes = |max| vec(any::<u8>(), 0..max);
-        (
-            (header(), qc(), proptest::option::of(tc()), signature()),
-            vec(bytes(48), 0..4),
-            vec(bytes(32), 0..3),
-            (vec(header(), 0..3), qc()),
-        )
-            .prop_map(
-                |((header, parent_qc, tc, signature), items, inclusion, (chain, qc))| {
-                    CommittedBlock {
-                        block: Block {
-                            header,
-                            parent_qc,
-                            tc,
-                            payload: Payload { items },
-                            inclusion,
-                            signature,
-                        },
-                        cert: CommitCert { chain, qc },
-                    }
-                },
-            )
-    }
 
     fn sync_message() -> impl Strategy<Value = SyncMessage> {
         prop_oneof![
@@ -148,10 +65,6 @@ mod tests {
             )
             .prop_map(SyncMessage::Blocks),
         ]
-    }
-
-    fn ok(check: Result<(), String>) -> Result<(), TestCaseError> {
-        check.map_err(TestCaseError::fail)
     }
 
     proptest! {

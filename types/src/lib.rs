@@ -16,6 +16,8 @@ pub mod digest;
 mod error;
 mod hex;
 pub mod many;
+#[cfg(feature = "strategies")]
+pub mod strategies;
 
 pub use committee::{Committee, Member, NodeIndex};
 pub use crypto::{verify_batch, Keypair, PublicKey, Scheme, Signature};
