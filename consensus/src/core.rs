@@ -137,6 +137,9 @@ pub struct Core {
     awaiting_lists: bool,
     recently_committed: VecDeque<Digest>,
     recently_committed_set: HashSet<Digest>,
+    /// The view this node was in when it last asked a peer ahead of it for
+    /// the certificates it missed, and when (see [`Core::ask_to_catch_up`]).
+    catch_up_asked: Option<(View, u64)>,
     /// Blocks already refused under the inclusion rule.
     inclusion_refused: HashSet<Digest>,
     safety: SafetyRules,
@@ -230,6 +233,7 @@ impl Core {
             awaiting_lists: false,
             recently_committed: VecDeque::new(),
             recently_committed_set: HashSet::new(),
+            catch_up_asked: None,
             inclusion_refused: HashSet::new(),
             safety,
             tree,
@@ -681,6 +685,9 @@ impl Core {
             }
             self.process_qc(timeout.high_qc.clone());
         }
+        if timeout.view > self.view {
+            self.ask_to_catch_up(from);
+        }
         if timeout.view < self.view {
             return;
         }
@@ -702,6 +709,25 @@ impl Core {
             self.stats.tcs_formed += 1;
             self.process_tc(tc);
         }
+    }
+
+    /// A peer timed out in a view above ours: it left ours by a QC or TC we
+    /// did not get (we restarted, or missed it). Its timeout carries only
+    /// its high QC, so ask it for the rest by showing it our high QC; it
+    /// answers as to any lagging peer ([`Core::help_lagging`]). Without
+    /// this a restarted node waits for its own view timer, which after a
+    /// run of timeouts is long, and the others cannot form a TC without it.
+    /// At most once per `base_timeout_ms / 4` while in the same view.
+    fn ask_to_catch_up(&mut self, peer: NodeIndex) {
+        let spacing = self.config.base_timeout_ms / 4;
+        if self
+            .catch_up_asked
+            .is_some_and(|(view, at)| view == self.view && self.now_ms < at + spacing)
+        {
+            return;
+        }
+        self.catch_up_asked = Some((self.view, self.now_ms));
+        self.send(peer, Message::Qc(Box::new(self.high_qc.clone())));
     }
 
     /// A peer timed out in a view we already left: show it how we left.

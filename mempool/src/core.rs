@@ -101,6 +101,9 @@ struct OwnBatch {
     header: BatchHeader,
     signatures: BTreeMap<NodeIndex, Signature>,
     retransmits: u32,
+    /// Sealed before a restart: does not count toward
+    /// `max_inflight_batches` (see [`Mempool::accepts_transactions`]).
+    resumed: bool,
 }
 
 /// The seqs acknowledged for one peer author: catches equivocation, bounds
@@ -120,6 +123,8 @@ pub struct Mempool {
     config: Config,
     maker: BatchMaker,
     own: BTreeMap<Digest, OwnBatch>,
+    /// How many of `own` were sealed before a restart.
+    own_resumed: usize,
     store: HashMap<Digest, Batch>,
     windows: HashMap<NodeIndex, AuthorWindow>,
     pending: PendingCerts,
@@ -151,6 +156,7 @@ impl Mempool {
             committee,
             config,
             own: BTreeMap::new(),
+            own_resumed: 0,
             store: HashMap::new(),
             windows: HashMap::new(),
         })
@@ -207,7 +213,7 @@ impl Mempool {
             {
                 continue;
             }
-            if self.track_own(now_ms, digest, batch, &mut actions) {
+            if self.track_own(now_ms, digest, batch, true, &mut actions) {
                 self.retransmit(now_ms, digest, &mut actions);
             }
         }
@@ -251,9 +257,25 @@ impl Mempool {
     /// False while `max_inflight_batches` own batches await certificates,
     /// or `max_uncommitted_batches` own certified ones await a block: the
     /// host should stop draining the intake (which then answers busy).
+    ///
+    /// Batches resumed after a restart do not count as in flight: peers
+    /// that already committed one do not answer for it, so it may wait
+    /// until this node has caught up; new transactions meanwhile are
+    /// sealed (and so made durable) at once.
     pub fn accepts_transactions(&self) -> bool {
-        self.own.len() < self.config.max_inflight_batches
+        self.own.len() - self.own_resumed < self.config.max_inflight_batches
             && self.pending.author_len(self.me) < self.config.max_uncommitted_batches
+    }
+
+    /// Own batches disseminated and still collecting acks.
+    pub fn own_in_flight(&self) -> usize {
+        self.own.len()
+    }
+
+    /// The oldest committed block still waiting for batches: its height and
+    /// each missing batch with the signer it is being asked of.
+    pub fn delivery_wait(&self) -> Option<(u64, Vec<(Digest, Option<NodeIndex>)>)> {
+        self.fetcher.waiting(|d| self.store.contains_key(d))
     }
 
     pub fn next_seq(&self) -> u64 {
@@ -298,21 +320,32 @@ impl Mempool {
         now_ms: u64,
         digest: Digest,
         batch: Batch,
+        resumed: bool,
         actions: &mut Vec<Action>,
     ) -> bool {
         let header = batch.header_with(digest);
         self.store.insert(digest, batch);
-        self.own.insert(
+        let replaced = self.own.insert(
             digest,
             OwnBatch {
                 header,
                 signatures: BTreeMap::new(),
                 retransmits: 0,
+                resumed,
             },
         );
+        self.own_resumed += usize::from(resumed);
+        self.own_resumed -= usize::from(replaced.is_some_and(|o| o.resumed));
         let ack = BatchAck::sign(&header, self.me, &self.keypair);
         self.add_ack(now_ms, ack, actions);
         self.own.contains_key(&digest)
+    }
+
+    /// Stops tracking an own batch (certified or committed).
+    fn untrack_own(&mut self, digest: &Digest) -> Option<OwnBatch> {
+        let own = self.own.remove(digest)?;
+        self.own_resumed -= usize::from(own.resumed);
+        Some(own)
     }
 
     /// Own batch: store, send to all, and count our own ack.
@@ -320,7 +353,7 @@ impl Mempool {
         let digest = batch.digest();
         actions.push(Action::Persist(batch.clone()));
         actions.push(Action::Broadcast(Message::Batch(batch.clone())));
-        if self.track_own(now_ms, digest, batch, actions) {
+        if self.track_own(now_ms, digest, batch, false, actions) {
             actions.push(Action::ScheduleTimer {
                 timer: Timer::Retransmit(digest),
                 at_ms: now_ms + self.config.retransmit_ms,
@@ -483,7 +516,7 @@ impl Mempool {
         if own.signatures.len() < self.committee.quorum() {
             return;
         }
-        let Some(own) = self.own.remove(&ack.batch) else {
+        let Some(own) = self.untrack_own(&ack.batch) else {
             return;
         };
         let cert = BatchCert::new(&own.header, own.signatures.into_iter().collect());
@@ -497,7 +530,7 @@ impl Mempool {
         }
         cert.verify(&self.committee)?;
         // An own batch certified before a restart: stop collecting acks.
-        self.own.remove(&cert.batch);
+        self.untrack_own(&cert.batch);
         self.pending.insert(now_ms, cert);
         Ok(())
     }
@@ -541,7 +574,7 @@ impl Mempool {
     ) {
         self.pending.on_commit(&certs);
         for cert in &certs {
-            self.own.remove(&cert.batch);
+            self.untrack_own(&cert.batch);
         }
         let kept = self.fetcher.commit(height, certs).to_vec();
         for cert in &kept {

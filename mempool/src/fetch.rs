@@ -143,6 +143,22 @@ impl Fetcher {
         self.wanted.len()
     }
 
+    /// The oldest queued block if some of its batches are not `present`:
+    /// its height and the missing digests with the signer each is asked of.
+    pub fn waiting(
+        &self,
+        present: impl Fn(&Digest) -> bool,
+    ) -> Option<(u64, Vec<(Digest, Option<NodeIndex>)>)> {
+        let block = self.blocks.front()?;
+        let missing: Vec<(Digest, Option<NodeIndex>)> = block
+            .certs
+            .iter()
+            .filter(|c| !present(&c.batch))
+            .map(|c| (c.batch, self.wanted.get(&c.batch).and_then(Wanted::asked)))
+            .collect();
+        (!missing.is_empty()).then_some((block.height, missing))
+    }
+
     /// Pops the oldest committed block if `present` holds for all its batches.
     pub fn next_ready(&mut self, present: impl Fn(&Digest) -> bool) -> Option<CommittedBlock> {
         let ready = self

@@ -125,13 +125,7 @@ async fn submit(
     if tx.payload.is_empty() {
         return Err(bad_request("empty transaction"));
     }
-    if state.shared.storage_failed() {
-        return Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_failed",
-            "this node cannot write to its data dir".into(),
-        ));
-    }
+    refuse_if_unable(&state)?;
     match state.intake.submit(tx) {
         Ok(Admission::Accepted(digest)) => {
             state.intake_ready.notify_one();
@@ -160,6 +154,30 @@ async fn submit(
     }
 }
 
+/// 503 when this node cannot make new transactions durable soon: its data
+/// dir is not writable, or its own batches have not been certified for a
+/// while (peers unreachable, or it is catching up), so they would wait in
+/// memory.
+fn refuse_if_unable(state: &ApiState) -> Result<(), ApiError> {
+    if state.shared.storage_failed() {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_failed",
+            "this node cannot write to its data dir".into(),
+        ));
+    }
+    if state.shared.intake_stalled() {
+        return Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stalled",
+            "this node's batches are not being certified (peers unreachable or it is \
+             catching up); retry later or submit to another node"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// `POST /v1/transactions/batch?namespace=N`: the high-rate path for
 /// gateways. The body is transactions, each a 4-byte big-endian length then
 /// its bytes. They are admitted in order until the intake is full; the
@@ -175,13 +193,7 @@ async fn submit_chunk(
         .namespace
         .ok_or_else(|| bad_request("missing namespace: use ?namespace=N"))?;
     let txs = split_chunk(&body).map_err(bad_request)?;
-    if state.shared.storage_failed() {
-        return Err(ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_failed",
-            "this node cannot write to its data dir".into(),
-        ));
-    }
+    refuse_if_unable(&state)?;
     let max = state.intake.config().max_tx_bytes;
     if let Some(size) = txs.iter().map(Bytes::len).find(|len| *len > max) {
         return Err(ApiError(

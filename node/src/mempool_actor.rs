@@ -59,6 +59,73 @@ pub enum MempoolInput {
     },
 }
 
+/// How often the stall watch looks.
+const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long the intake may be paused (own batches not certified) before the
+/// API refuses new transactions instead of queueing them undurably.
+const INTAKE_STALL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long delivery or the intake may be stuck before it is logged (and
+/// then again at this interval while it lasts).
+const STALL_WARN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Watches for a stuck delivery or intake: logs them, and tells the API to
+/// refuse transactions while the intake cannot be drained.
+#[derive(Default)]
+struct Stalls {
+    /// The head block waiting for batches, since when.
+    waiting: Option<(u64, std::time::Instant)>,
+    intake_paused_since: Option<std::time::Instant>,
+    last_warning: Option<std::time::Instant>,
+}
+
+impl Stalls {
+    fn check(&mut self, core: &Mempool, intake: &Intake, shared: &Shared) {
+        let now = std::time::Instant::now();
+        let may_warn = self
+            .last_warning
+            .is_none_or(|at| now.duration_since(at) >= STALL_WARN);
+        let waiting = core.delivery_wait();
+        self.waiting = match (waiting, self.waiting) {
+            (Some((height, missing)), Some((before, since))) if height == before => {
+                if may_warn && now.duration_since(since) >= STALL_WARN {
+                    let missing: Vec<String> = missing
+                        .iter()
+                        .map(|(digest, asked)| match asked {
+                            Some(peer) => format!("{digest} (asking node {peer})"),
+                            None => format!("{digest} (asking nobody)"),
+                        })
+                        .collect();
+                    tracing::warn!(height, "delivery waits for batches: {}", missing.join(", "));
+                    self.last_warning = Some(now);
+                }
+                Some((before, since))
+            }
+            (Some((height, _)), _) => Some((height, now)),
+            (None, _) => None,
+        };
+        if core.accepts_transactions() {
+            self.intake_paused_since = None;
+        } else {
+            let since = *self.intake_paused_since.get_or_insert(now);
+            if may_warn && now.duration_since(since) >= STALL_WARN {
+                tracing::warn!(
+                    in_flight = core.own_in_flight(),
+                    uncommitted = core.pending().author_len(core.me()),
+                    queued = intake.len(),
+                    "intake paused: own batches await certificates or a block"
+                );
+                self.last_warning = Some(now);
+            }
+        }
+        shared.set_intake_stalled(
+            self.intake_paused_since
+                .is_some_and(|since| now.duration_since(since) >= INTAKE_STALL),
+        );
+    }
+}
+
 /// Own batches whose sealing time is remembered for the latency histogram.
 const MAX_SEALED_TRACKED: usize = 4_096;
 
@@ -182,6 +249,9 @@ impl MempoolActor {
         if let (Some(executor), Some(work)) = (self.executor.take(), self.work_rx.take()) {
             tokio::spawn(executor.run(work));
         }
+        let mut watch = tokio::time::interval(WATCH_EVERY);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stalls = Stalls::default();
         loop {
             let deadline = self.timers.next_deadline();
             let sleep = tokio::time::sleep_until(
@@ -196,6 +266,7 @@ impl MempoolActor {
                 },
                 _ = self.intake_ready.notified() => {}
                 _ = sleep => {}
+                _ = watch.tick() => stalls.check(&self.core, &self.intake, &self.shared),
             }
             for timer in self.timers.due(self.clock.now_ms()) {
                 self.handle(Event::TimerFired(timer)).await;
@@ -344,40 +415,48 @@ impl Executor {
     async fn run(mut self, mut work: mpsc::Receiver<Work>) {
         let mut queue: VecDeque<(Action, u64)> = VecDeque::new();
         loop {
+            // Whether a persist was queued since the last group.
+            let mut persists = false;
             if queue.is_empty() {
                 match work.recv().await {
-                    Some(item) => self.enqueue(&mut queue, item).await,
+                    Some(item) => persists |= self.enqueue(&mut queue, item).await,
                     None => return,
                 }
             }
             while let Ok(item) = work.try_recv() {
-                self.enqueue(&mut queue, item).await;
+                persists |= self.enqueue(&mut queue, item).await;
             }
-            let Some((action, at)) = queue.pop_front() else {
-                continue;
-            };
-            match action {
-                Action::Persist(batch) => {
-                    // Everything queued to persist, in one group.
-                    let mut group = vec![(batch, at)];
-                    let mut rest = VecDeque::with_capacity(queue.len());
-                    for (action, at) in queue.drain(..) {
-                        match action {
-                            Action::Persist(b) => group.push((b, at)),
-                            other => rest.push_back((other, at)),
-                        }
+            // Every persist queued goes first, in one group: moving a write
+            // earlier never breaks the order rule, and a batch sealed while
+            // hundreds of caught-up blocks wait to be delivered is durable
+            // (its transactions' `202` kept) in one fsync, not after them.
+            if persists {
+                let mut group = Vec::new();
+                let mut rest = VecDeque::with_capacity(queue.len());
+                for (action, at) in queue.drain(..) {
+                    match action {
+                        Action::Persist(b) => group.push((b, at)),
+                        other => rest.push_back((other, at)),
                     }
-                    queue = rest;
-                    self.persist_group(group).await;
                 }
-                other => self.run_action(other).await,
+                queue = rest;
+                self.persist_group(group).await;
+                continue;
+            }
+            if let Some((action, _)) = queue.pop_front() {
+                self.run_action(action).await;
             }
         }
     }
 
-    async fn enqueue(&mut self, queue: &mut VecDeque<(Action, u64)>, item: Work) {
+    /// Queues a work item; true if it queued a persist.
+    async fn enqueue(&mut self, queue: &mut VecDeque<(Action, u64)>, item: Work) -> bool {
         match item {
-            Work::Actions(actions, at) => queue.extend(actions.into_iter().map(|a| (a, at))),
+            Work::Actions(actions, at) => {
+                let persists = actions.iter().any(|a| matches!(a, Action::Persist(_)));
+                queue.extend(actions.into_iter().map(|a| (a, at)));
+                persists
+            }
             Work::SkipPruned(height) => {
                 // In order with the deliveries queued before it.
                 while let Some((action, at)) = queue.pop_front() {
@@ -389,6 +468,7 @@ impl Executor {
                 if let Err(e) = self.output.skip_pruned(height) {
                     tracing::warn!(height, "cannot skip a pruned height: {e}");
                 }
+                false
             }
         }
     }
@@ -434,20 +514,24 @@ impl Executor {
             Action::ScheduleTimer { .. } => {} // taken by the actor
             Action::FetchBatch { digest, from } => match self.stored_batch(&digest) {
                 Some(batch) => {
+                    tracing::debug!(%digest, "committed batch found in storage");
                     // If the actor is busy the fetch is retried later.
                     let _ = self.feedback.try_send(MempoolInput::Message {
                         from,
                         message: Message::BatchResponse(batch),
                     });
                 }
-                None => self.send(from, &Message::BatchRequest { digest }),
-            },
-            Action::ServeFromStore { digest, to } => {
-                if let Some(batch) = self.stored_batch(&digest) {
-                    self.send(to, &Message::BatchResponse(batch));
+                None => {
+                    tracing::debug!(%digest, peer = from, "fetching a committed batch");
+                    self.send(from, &Message::BatchRequest { digest })
                 }
-            }
+            },
+            Action::ServeFromStore { digest, to } => match self.stored_batch(&digest) {
+                Some(batch) => self.send(to, &Message::BatchResponse(batch)),
+                None => tracing::debug!(%digest, peer = to, "asked for a batch not stored here"),
+            },
             Action::Deliver { height, batches } => {
+                tracing::debug!(height, batches = batches.len(), "delivering");
                 self.record_delivery(&batches);
                 if let Err(e) = self.output.deliver(height, batches) {
                     tracing::error!(height, "cannot deliver block: {e}");

@@ -22,6 +22,10 @@ pub struct Shared {
     delivered: AtomicU64,
     /// Set when a write to storage failed: the node stops voting.
     storage_failed: AtomicBool,
+    /// Set while the intake has been paused for a while (own batches not
+    /// certified): the API refuses rather than queue transactions that
+    /// would not be durable.
+    intake_stalled: AtomicBool,
     pub timeouts: AtomicU64,
     pub misbehaviour: AtomicU64,
     /// Transactions and batches delivered since start (for rates).
@@ -53,6 +57,7 @@ impl Shared {
             committed: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
             storage_failed: AtomicBool::new(false),
+            intake_stalled: AtomicBool::new(false),
             timeouts: AtomicU64::new(0),
             misbehaviour: AtomicU64::new(0),
             delivered_transactions: AtomicU64::new(0),
@@ -118,6 +123,14 @@ impl Shared {
 
     pub fn mark_storage_failed(&self) {
         self.storage_failed.store(true, Ordering::Relaxed);
+    }
+
+    pub fn intake_stalled(&self) -> bool {
+        self.intake_stalled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_intake_stalled(&self, stalled: bool) {
+        self.intake_stalled.store(stalled, Ordering::Relaxed);
     }
 
     pub fn publish(&self, block: Arc<OutputBlock>) {

@@ -624,6 +624,38 @@ fn restarted_author_recertifies_its_stored_undelivered_batch() {
         .is_empty());
 }
 
+/// After a restart, resumed batches that peers do not answer for (they
+/// committed them already) do not hold up new transactions: the in-flight
+/// limit counts only batches sealed since the restart, and a resumed batch
+/// leaves the count when it is certified.
+#[test]
+fn resumed_batches_do_not_pause_the_intake() {
+    let (committee, keys, _) = nodes(4);
+    let config = crate::Config {
+        max_inflight_batches: 2,
+        ..config()
+    };
+    let mut restarted = crate::Mempool::new(0, keys[0].clone(), committee, config, 10).unwrap();
+    let resumed: Vec<_> = (0..5).map(|seq| batch(0, seq, &[&format!("old{seq}")])).collect();
+    restarted.resume_own(0, resumed.clone());
+    assert_eq!(restarted.own_in_flight(), 5);
+    assert!(restarted.accepts_transactions(), "resumed batches are not in flight");
+    // New batches still count: two in flight stop the intake.
+    for i in 0..2 {
+        assert!(restarted.accepts_transactions(), "new batch {i}");
+        restarted.handle(1, Event::Transactions(vec![tx(1, &"n".repeat(100 + i))]));
+        restarted.handle(30, Event::TimerFired(Timer::SealBatch));
+    }
+    assert_eq!(restarted.own_in_flight(), 7);
+    assert!(!restarted.accepts_transactions());
+    // A resumed batch certified (its old certificate handed back) leaves
+    // the count without opening the intake; the limit is on new batches.
+    let old = cert(&keys, &resumed[0], &[0, 1, 2]);
+    restarted.handle(40, from(1, Message::Cert(old)));
+    assert_eq!(restarted.own_in_flight(), 6);
+    assert!(!restarted.accepts_transactions());
+}
+
 /// A committed batch still being fetched is taken from a plain re-send.
 #[test]
 fn committed_batch_being_fetched_is_taken_from_a_resend() {
