@@ -185,6 +185,11 @@ impl TimeoutAggregator {
         (count, Some(tc))
     }
 
+    /// How many distinct members timed out in `view` (as added).
+    pub fn count(&self, view: View) -> usize {
+        self.views.get(&view).map_or(0, HashMap::len)
+    }
+
     /// Forgets every view below `view`.
     pub fn prune_below(&mut self, view: View) {
         self.views = self.views.split_off(&view);

@@ -806,6 +806,11 @@ impl Core {
         self.timeouts.prune_below(view);
         self.schedule_view_timer();
         self.try_propose(false);
+        if self.timeouts.count(view) >= self.committee.validity() {
+            // f + 1 members timed out here before this node arrived (it
+            // was behind): join them, as on receiving the last of them.
+            self.local_timeout();
+        }
     }
 
     fn schedule_view_timer(&mut self) {

@@ -627,3 +627,66 @@ fn lagging_peers_are_helped_only_on_verified_input() {
         assert_eq!(core.view(), 11, "{name}");
     }
 }
+
+/// A node behind in views (restarted, or it missed the TC that ended a
+/// view) that sees a verified timeout from a higher view asks that peer for
+/// what it missed, at most once per spacing; the peer answers with the TC;
+/// once there, the node joins the `f + 1` timeouts it already holds for
+/// that view, so the TC forms without waiting for its own (doubled) timer.
+#[test]
+fn a_node_behind_asks_a_peer_ahead_and_joins_its_timeouts() {
+    let f = Fixture::new(4);
+    let timeout = |author: NodeIndex, view: u64| {
+        Message::Timeout(Box::new(ordo_consensus::Timeout {
+            view,
+            high_qc: f.genesis_qc(),
+            author,
+            signature: f.keys[author as usize]
+                .sign(&ordo_consensus::messages::timeout_message(view, 0)),
+            inclusion: None,
+        }))
+    };
+    // Node 0 left views 1..=10 by a TC for view 10; node 1 did not see it.
+    let tc = f.tc(10, &[0], &f.genesis_qc());
+    let mut ahead = f.core(0, Config::default());
+    ahead.start(0);
+    deliver(&mut ahead, 2, Message::Tc(Box::new(tc.clone())));
+    assert_eq!(ahead.view(), 11);
+    let mut behind = f.core(1, Config::default());
+    behind.start(0);
+    assert_eq!(behind.view(), 1);
+
+    // Timeouts of view 11 from nodes 0 and 2: node 1 asks node 0 only.
+    let asked = deliver(&mut behind, 0, timeout(0, 11));
+    let to_0 = sends_to(&asked, 0);
+    assert!(
+        matches!(to_0.as_slice(), [Message::Qc(q)] if q.view == 0),
+        "asks node 0 by showing its high QC: {asked:?}"
+    );
+    let again = deliver(&mut behind, 2, timeout(2, 11));
+    assert!(sends_to(&again, 2).is_empty(), "asked once: {again:?}");
+    assert!(faults(&asked).is_empty() && faults(&again).is_empty());
+    assert_eq!(behind.view(), 1, "a timeout alone does not move it");
+
+    // Node 0 answers with the TC; node 1 enters view 11 and joins.
+    let Message::Qc(shown) = to_0[0] else {
+        unreachable!()
+    };
+    let answer = deliver(&mut ahead, 1, Message::Qc(shown.clone()));
+    let tcs: Vec<&Message> = sends_to(&answer, 1)
+        .into_iter()
+        .filter(|m| matches!(m, Message::Tc(t) if t.view == 10))
+        .collect();
+    assert_eq!(tcs.len(), 1, "node 0 answers with the TC: {answer:?}");
+    let joined = deliver(&mut behind, 0, tcs[0].clone());
+    let own_timeouts = joined
+        .iter()
+        .filter(|a| {
+            matches!(a, Action::Broadcast { message: Message::Timeout(t) }
+                if t.view == 11 && t.author == 1)
+        })
+        .count();
+    assert_eq!(own_timeouts, 1, "joins view 11's timeouts: {joined:?}");
+    // With its own, the three timeouts of view 11 form a TC: view 12.
+    assert_eq!(behind.view(), 12);
+}
