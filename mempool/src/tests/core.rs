@@ -636,10 +636,15 @@ fn resumed_batches_do_not_pause_the_intake() {
         ..config()
     };
     let mut restarted = crate::Mempool::new(0, keys[0].clone(), committee, config, 10).unwrap();
-    let resumed: Vec<_> = (0..5).map(|seq| batch(0, seq, &[&format!("old{seq}")])).collect();
+    let resumed: Vec<_> = (0..5)
+        .map(|seq| batch(0, seq, &[&format!("old{seq}")]))
+        .collect();
     restarted.resume_own(0, resumed.clone());
     assert_eq!(restarted.own_in_flight(), 5);
-    assert!(restarted.accepts_transactions(), "resumed batches are not in flight");
+    assert!(
+        restarted.accepts_transactions(),
+        "resumed batches are not in flight"
+    );
     // New batches still count: two in flight stop the intake.
     for i in 0..2 {
         assert!(restarted.accepts_transactions(), "new batch {i}");
