@@ -272,9 +272,8 @@ impl Mempool {
         self.own.len()
     }
 
-    /// The oldest committed block still waiting for batches: its height and
-    /// each missing batch with the signer it is being asked of.
-    pub fn delivery_wait(&self) -> Option<(u64, Vec<(Digest, Option<NodeIndex>)>)> {
+    /// The oldest committed block still waiting for batches.
+    pub fn delivery_wait(&self) -> Option<crate::DeliveryWait> {
         self.fetcher.waiting(|d| self.store.contains_key(d))
     }
 

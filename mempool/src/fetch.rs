@@ -22,6 +22,14 @@ pub struct CommittedBlock {
     pub certs: Vec<BatchCert>,
 }
 
+/// The oldest committed block still waiting for batches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryWait {
+    pub height: u64,
+    /// Each missing batch, with the signer it is being asked of.
+    pub missing: Vec<(Digest, Option<NodeIndex>)>,
+}
+
 /// Ask `from` for `digest`; if unanswered, retry at `retry_at_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request {
@@ -143,12 +151,8 @@ impl Fetcher {
         self.wanted.len()
     }
 
-    /// The oldest queued block if some of its batches are not `present`:
-    /// its height and the missing digests with the signer each is asked of.
-    pub fn waiting(
-        &self,
-        present: impl Fn(&Digest) -> bool,
-    ) -> Option<(u64, Vec<(Digest, Option<NodeIndex>)>)> {
+    /// The oldest queued block if some of its batches are not `present`.
+    pub fn waiting(&self, present: impl Fn(&Digest) -> bool) -> Option<DeliveryWait> {
         let block = self.blocks.front()?;
         let missing: Vec<(Digest, Option<NodeIndex>)> = block
             .certs
@@ -156,7 +160,10 @@ impl Fetcher {
             .filter(|c| !present(&c.batch))
             .map(|c| (c.batch, self.wanted.get(&c.batch).and_then(Wanted::asked)))
             .collect();
-        (!missing.is_empty()).then_some((block.height, missing))
+        (!missing.is_empty()).then_some(DeliveryWait {
+            height: block.height,
+            missing,
+        })
     }
 
     /// Pops the oldest committed block if `present` holds for all its batches.

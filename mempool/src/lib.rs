@@ -61,7 +61,7 @@ pub use crate::certificate::BatchCert;
 pub use crate::config::Config;
 pub use crate::core::{Action, Event, Mempool, Timer};
 pub use crate::error::{Error, Result};
-pub use crate::fetch::{CommittedBlock, Fetcher, Request};
+pub use crate::fetch::{CommittedBlock, DeliveryWait, Fetcher, Request};
 pub use crate::inclusion::{InclusionList, InclusionRule};
 pub use crate::intake::{Admission, Intake, IntakeConfig};
 pub use crate::message::Message;

@@ -88,21 +88,26 @@ impl Stalls {
             .is_none_or(|at| now.duration_since(at) >= STALL_WARN);
         let waiting = core.delivery_wait();
         self.waiting = match (waiting, self.waiting) {
-            (Some((height, missing)), Some((before, since))) if height == before => {
+            (Some(wait), Some((before, since))) if wait.height == before => {
                 if may_warn && now.duration_since(since) >= STALL_WARN {
-                    let missing: Vec<String> = missing
+                    let missing: Vec<String> = wait
+                        .missing
                         .iter()
                         .map(|(digest, asked)| match asked {
                             Some(peer) => format!("{digest} (asking node {peer})"),
                             None => format!("{digest} (asking nobody)"),
                         })
                         .collect();
-                    tracing::warn!(height, "delivery waits for batches: {}", missing.join(", "));
+                    tracing::warn!(
+                        height = before,
+                        "delivery waits for batches: {}",
+                        missing.join(", ")
+                    );
                     self.last_warning = Some(now);
                 }
                 Some((before, since))
             }
-            (Some((height, _)), _) => Some((height, now)),
+            (Some(wait), _) => Some((wait.height, now)),
             (None, _) => None,
         };
         if core.accepts_transactions() {

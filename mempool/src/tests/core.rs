@@ -675,12 +675,18 @@ fn committed_batch_being_fetched_is_taken_from_a_resend() {
         },
     );
     assert!(kinds(&actions).contains(&"fetch"));
+    // What the node's stall warning reports: the height, the batch and
+    // the signer being asked.
+    let wait = nodes[3].delivery_wait().expect("waiting");
+    assert_eq!(wait.height, 1);
+    assert_eq!(wait.missing, vec![(own.digest(), Some(0))]);
     let actions = nodes[3].handle(10, from(0, Message::Batch(own)));
     assert!(
         kinds(&actions).contains(&"deliver"),
         "{:?}",
         kinds(&actions)
     );
+    assert_eq!(nodes[3].delivery_wait(), None);
 }
 
 /// A peer that holds the certificate answers a re-sent batch with it, and
