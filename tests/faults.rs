@@ -103,15 +103,24 @@ fn all_committed_once(cluster: &Cluster, must: &HashSet<String>) -> u64 {
 }
 
 /// Crash storm: steady load on 4 nodes; each cycle one random node (never
-/// more than f = 1 at once) is taken out of the load rotation, SIGKILLed
-/// 300 ms later (a second loader keeps submitting to it until the kill),
-/// stays down 0.5–2.5 s, is restarted and must catch up.
+/// more than f = 1 at once) is SIGKILLed, stays down 0.5–2.5 s, is
+/// restarted and must catch up.
 ///
-/// Counted as acknowledged by the cluster: every 202 from a node that was
-/// not killed within 300 ms after it (12× `batch_delay_ms`). Those must all
-/// be committed, exactly once; the 202s a node gave in its last 300 ms may
-/// be lost (see "What 202 means") but are never committed twice. All nodes'
-/// sequences are identical, gap-free and parent-linked.
+/// Two loaders. The first submits with `?durable=true` to every node that
+/// is up, the victim included until the moment it is killed: every
+/// `"durable": true` answer must be committed, exactly once, however soon
+/// the kill follows it. The second submits plainly, to the victim only, in
+/// the 300 ms before its kill; a third submits plainly to every node up. A
+/// plain 202 is durable only once its batch is stored (see "What 202
+/// means"): normally within `batch_delay_ms` and an fsync, but with eight
+/// clusters on two cores (CI) that took over 300 ms while a restarted node
+/// caught up. So plain 202s count only if given more than [`PLAIN_MARGIN`]
+/// before the node's kill; the others may be lost but are never committed
+/// twice. All nodes' sequences are
+/// identical, gap-free and parent-linked.
+/// How long before its kill a plain 202 of the victim is not counted.
+const PLAIN_MARGIN: Duration = Duration::from_secs(2);
+
 fn crash_storm(cycles: u64) {
     let seed = env_u64("ORDO_SEED", 7);
     let mut rng = Rng(seed);
@@ -123,7 +132,7 @@ fn crash_storm(cycles: u64) {
     let risky = Arc::new(Mutex::new(Vec::new()));
     let pause = Duration::from_millis(3);
     let loaders = [
-        checks::load(
+        checks::load_durable(
             cluster.apis.clone(),
             targets.clone(),
             "safe",
@@ -139,17 +148,26 @@ fn crash_storm(cycles: u64) {
             stop.clone(),
             risky.clone(),
         ),
+        // Plain 202s from every node up, counted like the risky ones.
+        checks::load(
+            cluster.apis.clone(),
+            targets.clone(),
+            "plain",
+            pause,
+            stop.clone(),
+            risky.clone(),
+        ),
     ];
     cluster.wait_delivered(0, 5, Duration::from_secs(30));
     let started = Instant::now();
     let mut kills: Vec<(usize, Instant)> = Vec::new();
     for cycle in 0..cycles {
         let victim = rng.below(4) as usize;
-        targets.lock().unwrap().retain(|n| *n != victim);
         *victims.lock().unwrap() = vec![victim];
         std::thread::sleep(Duration::from_millis(300));
         let at = Instant::now();
         cluster.kill(victim);
+        targets.lock().unwrap().retain(|n| *n != victim);
         victims.lock().unwrap().clear();
         // An answer read just after the kill may still be a 202.
         kills.push((victim, Instant::now() + Duration::from_secs(1)));
@@ -181,16 +199,23 @@ fn crash_storm(cycles: u64) {
     let sent: Vec<u64> = loaders.into_iter().map(|l| l.join().unwrap()).collect();
     let safe = safe.lock().unwrap().clone();
     let risky = risky.lock().unwrap().clone();
-    // A 202 from a node killed within 300 ms after it is not counted.
+    // Every durable answer counts; a plain 202 from a node killed within
+    // PLAIN_MARGIN after it does not.
     let counted: Vec<Ack> = safe
         .iter()
-        .chain(risky.iter())
-        .filter(|a| {
-            !kills.iter().any(|(v, at)| {
-                *v == a.node && a.at <= *at && *at - a.at < Duration::from_millis(1300)
-            })
-        })
         .cloned()
+        .chain(
+            risky
+                .iter()
+                .filter(|a| {
+                    !kills.iter().any(|(v, at)| {
+                        *v == a.node
+                            && a.at <= *at
+                            && *at - a.at < PLAIN_MARGIN + Duration::from_secs(1)
+                    })
+                })
+                .cloned(),
+        )
         .collect();
     let must = payloads(&counted);
     eprintln!(
@@ -238,12 +263,23 @@ fn crash_storm(cycles: u64) {
         .union(&payloads(&risky))
         .filter(|p| !counts.contains_key(*p))
         .count();
+    // Durable answers a victim gave in its last 300 ms (committed all the same).
+    let last_moment = safe
+        .iter()
+        .filter(|a| {
+            kills.iter().any(|(v, at)| {
+                *v == a.node && a.at <= *at && *at - a.at < Duration::from_millis(1300)
+            })
+        })
+        .count();
     eprintln!(
-        "crash storm: seed {seed}, {cycles} cycles in {:?}; submitted {:?}, acknowledged {all}, counted {}, \
-         committed {} (all exactly once), lost uncounted {lost}; common height {height}",
+        "crash storm: seed {seed}, {cycles} cycles in {:?}; submitted {:?}, acknowledged {all}, counted {} \
+         ({} durable, {last_moment} of them in a victim's last 300 ms), committed {} (all exactly once), \
+         lost uncounted {lost}; common height {height}",
         started.elapsed(),
         sent,
         must.len(),
+        safe.len(),
         counts.len(),
     );
 }

@@ -185,6 +185,11 @@ impl Intake {
         out
     }
 
+    /// Whether a transaction with this digest waits in the queue.
+    pub fn is_queued(&self, digest: &Digest) -> bool {
+        self.state.lock().queued.contains(digest)
+    }
+
     /// Queued transactions.
     pub fn len(&self) -> usize {
         self.state.lock().count

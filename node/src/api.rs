@@ -80,6 +80,9 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 #[derive(Deserialize)]
 struct SubmitQuery {
     namespace: Option<u64>,
+    /// Answer only once the transaction is stored on this node.
+    #[serde(default)]
+    durable: bool,
 }
 
 #[derive(Deserialize)]
@@ -126,18 +129,59 @@ async fn submit(
         return Err(bad_request("empty transaction"));
     }
     refuse_if_unable(&state)?;
-    match state.intake.submit(tx) {
-        Ok(Admission::Accepted(digest)) => {
-            state.intake_ready.notify_one();
-            Ok((
+    // Registered before the intake sees it, so the store cannot be missed.
+    let digest = tx.digest();
+    let waiter = query.durable.then(|| state.shared.durable.register(digest));
+    let admission = state.intake.submit(tx);
+    if let Ok(Admission::Accepted(_)) = admission {
+        state.intake_ready.notify_one();
+    }
+    let waiter = match (&admission, waiter) {
+        // A duplicate still queued is stored with its first copy; one
+        // drained earlier may be stored already, which is not tracked.
+        (Ok(Admission::Duplicate(_)), Some(_)) if !state.intake.is_queued(&digest) => {
+            state.shared.durable.forget(&digest);
+            return Ok((
                 StatusCode::ACCEPTED,
-                Json(json!({ "digest": digest.to_hex() })),
+                Json(json!({ "digest": digest.to_hex(), "duplicate": true, "durable": false })),
             )
-                .into_response())
+                .into_response());
         }
+        (Ok(_), waiter) => waiter,
+        (Err(_), Some(_)) => {
+            state.shared.durable.forget(&digest);
+            None
+        }
+        (Err(_), None) => None,
+    };
+    if let Some(waiter) = waiter {
+        let stored = tokio::time::timeout(DURABLE_WAIT, waiter).await;
+        if !matches!(stored, Ok(Ok(()))) {
+            state.shared.durable.forget(&digest);
+            return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                format!(
+                    "accepted, but not stored within {} s; it may still be committed, and \
+                     submitting it again is safe (it is committed once)",
+                    DURABLE_WAIT.as_secs()
+                ),
+            ));
+        }
+    }
+    let durable = query.durable.then_some(true);
+    match admission {
+        Ok(Admission::Accepted(digest)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(with_durable(json!({ "digest": digest.to_hex() }), durable)),
+        )
+            .into_response()),
         Ok(Admission::Duplicate(digest)) => Ok((
             StatusCode::ACCEPTED,
-            Json(json!({ "digest": digest.to_hex(), "duplicate": true })),
+            Json(with_durable(
+                json!({ "digest": digest.to_hex(), "duplicate": true }),
+                durable,
+            )),
         )
             .into_response()),
         Err(ordo_mempool::Error::Busy) => Err(ApiError(
@@ -152,6 +196,16 @@ async fn submit(
         )),
         Err(e) => Err(bad_request(e.to_string())),
     }
+}
+
+/// How long `?durable=true` waits for the transaction's batch to be stored.
+const DURABLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn with_durable(mut body: serde_json::Value, durable: Option<bool>) -> serde_json::Value {
+    if let (Some(durable), Some(map)) = (durable, body.as_object_mut()) {
+        map.insert("durable".into(), durable.into());
+    }
+    body
 }
 
 /// 503 when this node cannot make new transactions durable soon: its data
@@ -192,6 +246,11 @@ async fn submit_chunk(
     let namespace = query
         .namespace
         .ok_or_else(|| bad_request("missing namespace: use ?namespace=N"))?;
+    if query.durable {
+        return Err(bad_request(
+            "durable=true is for single transactions (POST /v1/transactions)",
+        ));
+    }
     let txs = split_chunk(&body).map_err(bad_request)?;
     refuse_if_unable(&state)?;
     let max = state.intake.config().max_tx_bytes;

@@ -15,6 +15,7 @@ pub mod batch_log;
 pub mod cli;
 pub mod config;
 pub mod consensus_actor;
+pub mod durable;
 pub mod error;
 pub mod extract;
 pub mod http_client;

@@ -409,10 +409,15 @@ impl MempoolActor {
                 }
             }
         }
+        let started = std::time::Instant::now();
         let _ = self
             .work
             .send(Work::Actions(actions, self.clock.now_ms()))
             .await;
+        let waited = started.elapsed();
+        if waited > std::time::Duration::from_millis(50) {
+            tracing::debug!(?waited, "waited for the executor's queue");
+        }
     }
 }
 
@@ -481,8 +486,15 @@ impl Executor {
     async fn persist_group(&mut self, group: Vec<(Batch, u64)>) {
         let me = self.shared.me;
         let mut own = Vec::new();
+        let now = self.clock.now_ms();
         for (batch, sealed) in &group {
             if batch.author == me {
+                tracing::debug!(
+                    seq = batch.seq,
+                    txs = batch.txs.len(),
+                    queued_ms = now.saturating_sub(*sealed),
+                    "storing own batch"
+                );
                 own.push(batch.digest());
                 if self.sealed_at.len() < MAX_SEALED_TRACKED {
                     self.sealed_at.insert(batch.seq, *sealed);
@@ -490,13 +502,34 @@ impl Executor {
             }
         }
         if !self.shared.storage_failed() {
+            // Own batches, kept only if a client waits for one of theirs.
+            let waited: Vec<Batch> = if self.shared.durable.is_empty() {
+                Vec::new()
+            } else {
+                group
+                    .iter()
+                    .filter(|(b, _)| b.author == me)
+                    .map(|(b, _)| b.clone())
+                    .collect()
+            };
             let batches = group.into_iter().map(|(b, _)| b).collect();
-            if let Err(e) = self.persist(batches).await {
-                tracing::error!("cannot store batches: {e}; this node stops acknowledging");
-                self.shared.mark_storage_failed();
+            match self.persist(batches).await {
+                Ok(()) => self
+                    .shared
+                    .durable
+                    .stored(&waited.iter().collect::<Vec<_>>()),
+                Err(e) => {
+                    tracing::error!("cannot store batches: {e}; this node stops acknowledging");
+                    self.shared.mark_storage_failed();
+                }
             }
         }
         if !own.is_empty() {
+            tracing::debug!(
+                batches = own.len(),
+                ms = self.clock.now_ms().saturating_sub(now),
+                "own batches durable"
+            );
             let mut undurable = self.undurable.lock();
             for digest in &own {
                 undurable.remove(digest);

@@ -46,6 +46,8 @@ pub struct Shared {
     blocks: broadcast::Sender<Arc<OutputBlock>>,
     /// The running backends (data availability, execution).
     pub backends: crate::backends::Registry,
+    /// Clients waiting for their transactions to be stored.
+    pub durable: crate::durable::Waiters,
 }
 
 impl Shared {
@@ -77,6 +79,7 @@ impl Shared {
             ),
             blocks: broadcast::channel(PUBLISH_BUFFER).0,
             backends: crate::backends::Registry::default(),
+            durable: Default::default(),
         }
     }
 

@@ -33,6 +33,36 @@ pub fn load(
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<Ack>>>,
 ) -> std::thread::JoinHandle<u64> {
+    load_with(apis, targets, tag, pause, stop, acked, false)
+}
+
+/// As [`load`], with `?durable=true`: only answers saying the transaction
+/// is stored on the node (`"durable": true`) are recorded.
+pub fn load_durable(
+    apis: Vec<SocketAddr>,
+    targets: Arc<Mutex<Vec<usize>>>,
+    tag: &'static str,
+    pause: Duration,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Ack>>>,
+) -> std::thread::JoinHandle<u64> {
+    load_with(apis, targets, tag, pause, stop, acked, true)
+}
+
+fn load_with(
+    apis: Vec<SocketAddr>,
+    targets: Arc<Mutex<Vec<usize>>>,
+    tag: &'static str,
+    pause: Duration,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Ack>>>,
+    durable: bool,
+) -> std::thread::JoinHandle<u64> {
+    let path = if durable {
+        "/v1/transactions?namespace=1&durable=true"
+    } else {
+        "/v1/transactions?namespace=1"
+    };
     std::thread::spawn(move || {
         let mut k = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -43,16 +73,12 @@ pub fn load(
             }
             let node = nodes[(k as usize) % nodes.len()];
             let payload = format!("tx-{tag}-{k}");
-            let status = http(
-                apis[node],
-                "POST",
-                "/v1/transactions?namespace=1",
-                &[],
-                payload.as_bytes(),
-            )
-            .map(|(s, _)| s)
-            .unwrap_or(0);
-            if status == 202 {
+            let (status, body) =
+                http(apis[node], "POST", path, &[], payload.as_bytes()).unwrap_or((0, Vec::new()));
+            let stored = !durable
+                || serde_json::from_slice::<serde_json::Value>(&body)
+                    .is_ok_and(|v| v["durable"] == true);
+            if status == 202 && stored {
                 acked.lock().unwrap().push(Ack {
                     node,
                     payload: BASE64.encode(payload.as_bytes()),
