@@ -261,30 +261,25 @@ fn n4_full_intake_answers_busy_and_keeps_serving() {
 fn n1_durable_submission_answers_once_stored() {
     let cluster = Cluster::start(1);
     let api = cluster.apis[0];
+    let submit = || {
+        let (status, body) = http(
+            api,
+            "POST",
+            "/v1/transactions?namespace=1&durable=true",
+            &[],
+            b"keep me",
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, 202, "{v}");
+        v
+    };
     let started = std::time::Instant::now();
-    let (status, body) = http(
-        api,
-        "POST",
-        "/v1/transactions?namespace=1&durable=true",
-        &[],
-        b"keep me",
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(status, 202, "{v}");
+    let v = submit();
     assert_eq!(v["durable"], true, "{v}");
     // Not before the batch could be sealed (25 ms delay by default).
     assert!(started.elapsed() >= std::time::Duration::from_millis(20));
-    let (status, body) = http(
-        api,
-        "POST",
-        "/v1/transactions?namespace=1&durable=true",
-        &[],
-        b"keep me",
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(status, 202, "{v}");
+    let v = submit();
     assert_eq!(
         (v["duplicate"].clone(), v["durable"].clone()),
         (true.into(), false.into())
