@@ -34,7 +34,14 @@ async fn n4_rollup_sees_every_transaction_once_in_order_verified_and_resumes() {
         for k in phase * 150..(phase + 1) * 150 {
             let node = cluster.apis[(k % 2) as usize];
             let payload = format!("rollup-{k}").into_bytes();
-            ordo_client::submit(node, 5, &payload).await.unwrap();
+            if k % 10 == 0 {
+                // Answered once stored on that node.
+                ordo_client::submit_durable(node, 5, &payload)
+                    .await
+                    .unwrap();
+            } else {
+                ordo_client::submit(node, 5, &payload).await.unwrap();
+            }
             // Another namespace's traffic is filtered out of the stream.
             ordo_client::submit(node, 6, format!("other-{k}").as_bytes())
                 .await

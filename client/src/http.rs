@@ -12,8 +12,33 @@ use crate::error::{Error, Result};
 const MAX_RESPONSE: u64 = 1024 * 1024;
 
 /// Submits one transaction; returns its digest once the node accepted it
-/// (HTTP 202).
+/// into its intake (HTTP 202). It is durable once the node stores its
+/// batch, normally within tens of milliseconds; see [`submit_durable`].
 pub async fn submit(node: SocketAddr, namespace: u64, payload: &[u8]) -> Result<Digest> {
+    let body = post(node, &format!("namespace={namespace}"), payload).await?;
+    digest_in(node, &body)
+}
+
+/// Submits one transaction and returns its digest only once the node has
+/// stored it (`?durable=true`): from then on a crash of that node does not
+/// lose it. A duplicate whose first copy is already out of the node's
+/// intake cannot be vouched for and is an [`Error::Status`] too; submitting
+/// it again is safe (it is committed once).
+pub async fn submit_durable(node: SocketAddr, namespace: u64, payload: &[u8]) -> Result<Digest> {
+    let body = post(
+        node,
+        &format!("namespace={namespace}&durable=true"),
+        payload,
+    )
+    .await?;
+    if !body.contains("\"durable\":true") {
+        return Err(Error::Status { status: 202, body });
+    }
+    digest_in(node, &body)
+}
+
+/// `POST /v1/transactions?{query}`; the body of a 202, else an error.
+async fn post(node: SocketAddr, query: &str, payload: &[u8]) -> Result<String> {
     let connection = |message: String| Error::Connection {
         addr: node.to_string(),
         message,
@@ -22,7 +47,7 @@ pub async fn submit(node: SocketAddr, namespace: u64, payload: &[u8]) -> Result<
         .await
         .map_err(|e| connection(e.to_string()))?;
     let head = format!(
-        "POST /v1/transactions?namespace={namespace} HTTP/1.1\r\nHost: {node}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "POST /v1/transactions?{query} HTTP/1.1\r\nHost: {node}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     );
     stream
@@ -49,6 +74,14 @@ pub async fn submit(node: SocketAddr, namespace: u64, payload: &[u8]) -> Result<
     if status != 202 {
         return Err(Error::Status { status, body });
     }
+    Ok(body)
+}
+
+fn digest_in(node: SocketAddr, body: &str) -> Result<Digest> {
+    let connection = |message: String| Error::Connection {
+        addr: node.to_string(),
+        message,
+    };
     let hex = body
         .split("\"digest\":\"")
         .nth(1)

@@ -24,5 +24,5 @@ mod verify;
 pub use crate::block::OutputBlock;
 pub use crate::error::{Error, Result};
 pub use crate::follow::{Follower, FollowerConfig};
-pub use crate::http::submit;
+pub use crate::http::{submit, submit_durable};
 pub use crate::verify::verify;
