@@ -4,10 +4,10 @@
 //!
 //! The executor runs the actions in order (batches durable before any later
 //! action, so before their acks) while the core goes on with new events: a
-//! write and its `fdatasync` no longer stop the core. When it meets a
-//! persist it writes every persist queued so far in one group (moving a
-//! write earlier never breaks the order rule), so the slower the disk, the
-//! larger the groups. It also turns delivered blocks into the ordered output
+//! write and its `fdatasync` no longer stop the core. Whenever persists are
+//! queued it writes all of them first, in one group (moving a write earlier
+//! never breaks the order rule), so the slower the disk, the larger the
+//! groups, and a new batch is never stored behind a backlog of deliveries. It also turns delivered blocks into the ordered output
 //! and prunes. An own batch's certificate is not handed to consensus until
 //! the batch is durable here, since this node's own acknowledgement is in it.
 
