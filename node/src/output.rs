@@ -266,10 +266,18 @@ mod tests {
         // the sets (with one threshold for all, all 64 grew in a row).
         let most = growths
             .iter()
-            .map(|h| growths.iter().filter(|g| (*h..*h + 64).contains(*g)).count())
+            .map(|h| {
+                growths
+                    .iter()
+                    .filter(|g| (*h..*h + 64).contains(*g))
+                    .count()
+            })
             .max()
             .unwrap_or(0);
-        assert!(most <= 16, "{most} sets grew within 64 deliveries: {growths:?}");
+        assert!(
+            most <= 16,
+            "{most} sets grew within 64 deliveries: {growths:?}"
+        );
     }
 
     #[test]
