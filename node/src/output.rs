@@ -21,6 +21,9 @@ pub use ordo_client::OutputBlock;
 const SHARD_BITS: u32 = 6;
 const SHARDS: usize = 1 << SHARD_BITS;
 
+/// A delivery taking this long is logged (with what took the time).
+const SLOW_DELIVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Fill, in 64ths of what a set holds before it must reallocate, at which
 /// set `i` is doubled ahead of need: from [`GROW_FROM`] for set 0 to
 /// [`GROW_TO`] for the last. Uniform keys fill all sets at one pace, so
@@ -166,7 +169,9 @@ impl Output {
         let committed = self.storage.committed(height)?.ok_or_else(|| {
             Error::Storage(format!("height {height} delivered before it was stored"))
         })?;
+        let started = std::time::Instant::now();
         let skipped = self.dedupe.apply(height, &batches);
+        let deduped = started.elapsed();
         let block = OutputBlock {
             header: committed.block.header,
             cert: committed.cert,
@@ -176,6 +181,15 @@ impl Output {
             skipped,
         };
         self.storage.save_output(&block)?;
+        if started.elapsed() >= SLOW_DELIVERY {
+            // Delivery is serial: every later block waits this long too.
+            tracing::warn!(
+                height,
+                ?deduped,
+                stored = ?(started.elapsed() - deduped),
+                "slow delivery"
+            );
+        }
         self.shared.publish(Arc::new(block));
         Ok(())
     }
