@@ -291,6 +291,7 @@ fn n4_byzantine_member_over_quic_is_counted_and_honest_nodes_keep_committing() {
         Duration::from_millis(5),
         stop.clone(),
         acked.clone(),
+        checks::Wait::Accepted,
     );
     let h_start = cluster.delivered(0);
     let started = Instant::now();

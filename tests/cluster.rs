@@ -31,6 +31,7 @@ fn load(
         Duration::from_millis(2),
         stop,
         acked,
+        checks::Wait::Accepted,
     )
 }
 

@@ -65,6 +65,7 @@ fn load_012(
         Duration::from_millis(3),
         stop.clone(),
         acked.clone(),
+        checks::Wait::Accepted,
     );
     (stop, acked, loader)
 }
@@ -132,13 +133,14 @@ fn crash_storm(cycles: u64) {
     let risky = Arc::new(Mutex::new(Vec::new()));
     let pause = Duration::from_millis(3);
     let loaders = [
-        checks::load_durable(
+        checks::load(
             cluster.apis.clone(),
             targets.clone(),
             "safe",
             pause,
             stop.clone(),
             safe.clone(),
+            checks::Wait::Durable,
         ),
         checks::load(
             cluster.apis.clone(),
@@ -147,6 +149,7 @@ fn crash_storm(cycles: u64) {
             pause,
             stop.clone(),
             risky.clone(),
+            checks::Wait::Accepted,
         ),
         // Plain 202s from every node up, counted like the risky ones.
         checks::load(
@@ -156,6 +159,7 @@ fn crash_storm(cycles: u64) {
             pause,
             stop.clone(),
             risky.clone(),
+            checks::Wait::Accepted,
         ),
     ];
     cluster.wait_delivered(0, 5, Duration::from_secs(30));
@@ -315,6 +319,7 @@ fn n4_relay_partitions_minority_leader_and_split_heal_without_fork() {
         Duration::from_millis(5),
         stop.clone(),
         acked.clone(),
+        checks::Wait::Accepted,
     );
     cluster.wait_delivered(0, 3, Duration::from_secs(30));
 
@@ -412,6 +417,7 @@ fn n4_wan_50ms_jitter_loss_reorder_stays_live_and_reports_latency() {
         Duration::from_millis(20),
         stop.clone(),
         acked.clone(),
+        checks::Wait::Accepted,
     );
     let secs = env_u64("ORDO_WAN_SECS", 20);
     let h0 = cluster.delivered(0);
@@ -804,6 +810,7 @@ fn n4_netns_link_partitions_minority_and_leader_heal_without_fork() {
         Duration::from_millis(3),
         stop.clone(),
         acked.clone(),
+        checks::Wait::Accepted,
     );
     cluster.wait_delivered(0, 5, Duration::from_secs(30));
     for cut in [3usize, 0] {

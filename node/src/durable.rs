@@ -50,7 +50,7 @@ impl Waiters {
     }
 
     /// This node's `batches` are stored: wakes their transactions' waiters.
-    pub fn stored(&self, batches: &[&Batch]) {
+    pub fn stored(&self, batches: &[Batch]) {
         if self.is_empty() {
             return;
         }
@@ -92,7 +92,7 @@ mod tests {
             seq: 0,
             txs: vec![tx(b"a"), tx(b"c")],
         };
-        waiters.stored(&[&batch]);
+        waiters.stored(&[batch]);
         assert_eq!(first.try_recv(), Ok(()));
         assert_eq!(second.try_recv(), Ok(()));
         assert!(other.try_recv().is_err(), "b is not stored");

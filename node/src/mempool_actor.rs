@@ -514,10 +514,7 @@ impl Executor {
             };
             let batches = group.into_iter().map(|(b, _)| b).collect();
             match self.persist(batches).await {
-                Ok(()) => self
-                    .shared
-                    .durable
-                    .stored(&waited.iter().collect::<Vec<_>>()),
+                Ok(()) => self.shared.durable.stored(&waited),
                 Err(e) => {
                     tracing::error!("cannot store batches: {e}; this node stops acknowledging");
                     self.shared.mark_storage_failed();

@@ -22,9 +22,19 @@ pub struct Ack {
     pub at: Instant,
 }
 
+/// Which answers [`load`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Every 202 (the transaction is in the node's intake).
+    Accepted,
+    /// Submits with `?durable=true` and records only answers saying the
+    /// transaction is stored on the node (`"durable": true`).
+    Durable,
+}
+
 /// Submits `tx-<tag>-<k>` to the nodes `targets()` names (read before
 /// every request, so a test can take a node out of rotation) every
-/// `pause` until `stop`; records every 202.
+/// `pause` until `stop`; records the answers `wait` names.
 pub fn load(
     apis: Vec<SocketAddr>,
     targets: Arc<Mutex<Vec<usize>>>,
@@ -32,32 +42,9 @@ pub fn load(
     pause: Duration,
     stop: Arc<AtomicBool>,
     acked: Arc<Mutex<Vec<Ack>>>,
+    wait: Wait,
 ) -> std::thread::JoinHandle<u64> {
-    load_with(apis, targets, tag, pause, stop, acked, false)
-}
-
-/// As [`load`], with `?durable=true`: only answers saying the transaction
-/// is stored on the node (`"durable": true`) are recorded.
-pub fn load_durable(
-    apis: Vec<SocketAddr>,
-    targets: Arc<Mutex<Vec<usize>>>,
-    tag: &'static str,
-    pause: Duration,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<Ack>>>,
-) -> std::thread::JoinHandle<u64> {
-    load_with(apis, targets, tag, pause, stop, acked, true)
-}
-
-fn load_with(
-    apis: Vec<SocketAddr>,
-    targets: Arc<Mutex<Vec<usize>>>,
-    tag: &'static str,
-    pause: Duration,
-    stop: Arc<AtomicBool>,
-    acked: Arc<Mutex<Vec<Ack>>>,
-    durable: bool,
-) -> std::thread::JoinHandle<u64> {
+    let durable = wait == Wait::Durable;
     let path = if durable {
         "/v1/transactions?namespace=1&durable=true"
     } else {
