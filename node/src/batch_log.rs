@@ -15,10 +15,18 @@
 //!
 //! Record: `magic u32 | len u32 | check [u8; 16] | body`, little endian;
 //! `check` is the start of blake3 over the body, so a torn or overwritten
-//! record is an error on read, never wrong bytes. A crash in the middle of
-//! an append leaves a tail that no location points to; appends continue
-//! after it. Segments are deleted whole by [`crate::storage::Storage`]
-//! once nothing it keeps points into them.
+//! record is an error on read, never wrong bytes. The magic also tells this
+//! node's own batches from peers' ([`Kind`]). Segments are deleted whole by
+//! [`crate::storage::Storage`] once nothing it keeps points into them.
+//!
+//! The log is also the durable record of *which* batches are stored:
+//! `ordo.redb` commits their locations without waiting for an fsync, and a
+//! restarted node indexes again what the log holds past the last location
+//! commit that reached the disk ([`BatchLog::scan`]). For that, a segment's
+//! valid records run from its start to the first invalid one: a node starts
+//! a new segment when it opens the log, and after a failed append, so a torn
+//! tail (a crash or a write error in the middle of an append) is always the
+//! end of its segment.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -31,7 +39,66 @@ use parking_lot::Mutex;
 use crate::error::{Error, Result};
 
 const MAGIC: u32 = 0x4f42_4c31; // "OBL1"
+const MAGIC_OWN: u32 = 0x4f42_4c32; // "OBL2"
 const HEADER: usize = 4 + 4 + 16;
+
+/// Whose batch a record holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A peer's batch (or one copied forward by compaction).
+    Batch,
+    /// This node's own batch, as first stored.
+    Own,
+}
+
+impl Kind {
+    fn magic(self) -> u32 {
+        match self {
+            Kind::Batch => MAGIC,
+            Kind::Own => MAGIC_OWN,
+        }
+    }
+
+    fn of_magic(magic: &[u8]) -> Option<Kind> {
+        let magic = u32::from_le_bytes(magic.try_into().ok()?);
+        match magic {
+            MAGIC => Some(Kind::Batch),
+            MAGIC_OWN => Some(Kind::Own),
+            _ => None,
+        }
+    }
+}
+
+/// A point in the log: a segment and an offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub segment: u32,
+    pub offset: u64,
+}
+
+impl Position {
+    pub fn to_bytes(self) -> [u8; 12] {
+        let mut out = [0; 12];
+        out[..4].copy_from_slice(&self.segment.to_le_bytes());
+        out[4..].copy_from_slice(&self.offset.to_le_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Position> {
+        let bytes: &[u8; 12] = bytes.try_into().ok()?;
+        Some(Position {
+            segment: u32::from_le_bytes(bytes[..4].try_into().ok()?),
+            offset: u64::from_le_bytes(bytes[4..].try_into().ok()?),
+        })
+    }
+}
+
+/// What an append wrote: where each body went, and where the log ends
+/// after it.
+pub struct Appended {
+    pub locations: Vec<Location>,
+    pub end: Position,
+}
 /// A new segment is started once the active one holds this much.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -75,6 +142,9 @@ struct Active {
     /// The write buffer, kept between appends (fresh pages cost a fault
     /// and zeroing each).
     scratch: Vec<u8>,
+    /// An append failed: whatever part of it reached the file is a torn
+    /// record, so the next append starts a new segment.
+    torn: bool,
 }
 
 pub struct BatchLog {
@@ -96,11 +166,28 @@ fn check(body: &[u8]) -> [u8; 16] {
 }
 
 impl BatchLog {
-    /// Opens `dir` (creating it), appending to its newest segment.
+    /// Opens `dir` (creating it). Appends go to a new segment (or to the
+    /// newest one if it is empty), so a torn tail ends its segment.
     pub fn open(dir: &Path) -> Result<BatchLog> {
         std::fs::create_dir_all(dir).map_err(|e| io_error("cannot create", dir, e))?;
-        let newest = Self::list(dir)?.last().copied().unwrap_or(0);
-        let active = Self::open_segment(dir, newest)?;
+        let newest = Self::list(dir)?.last().copied();
+        let segment = match newest {
+            None => 0,
+            Some(n) => {
+                let len = std::fs::metadata(Self::path(dir, n))
+                    .map_err(|e| io_error("cannot stat", &Self::path(dir, n), e))?
+                    .len();
+                if len == 0 {
+                    n
+                } else {
+                    n + 1
+                }
+            }
+        };
+        let active = Self::open_segment(dir, segment)?;
+        if newest != Some(segment) {
+            sync_dir(dir)?;
+        }
         Ok(BatchLog {
             dir: dir.to_path_buf(),
             active: Mutex::new(active),
@@ -165,6 +252,7 @@ impl BatchLog {
             len,
             direct,
             scratch: Vec::new(),
+            torn: false,
         })
     }
 
@@ -178,19 +266,28 @@ impl BatchLog {
         self.active.lock().segment
     }
 
-    /// Appends the bodies (one write, one `fdatasync`) and returns where
+    /// Appends the records (one write, one `fdatasync`) and returns where
     /// each went. When this returns, they survive a crash.
-    pub fn append<'a>(&self, bodies: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<Location>> {
+    pub fn append<'a>(
+        &self,
+        records: impl IntoIterator<Item = (Kind, &'a [u8])>,
+    ) -> Result<Appended> {
         let mut active = self.active.lock();
-        if active.len >= SEGMENT_BYTES {
+        if active.len >= SEGMENT_BYTES || active.torn {
             let next = active.segment + 1;
             *active = Self::open_segment(&self.dir, next)?;
             sync_dir(&self.dir)?;
         }
-        let bodies: Vec<&[u8]> = bodies.into_iter().collect();
-        let total: usize = bodies.iter().map(|b| HEADER + b.len()).sum();
+        let records: Vec<(Kind, &[u8])> = records.into_iter().collect();
+        let total: usize = records.iter().map(|(_, b)| HEADER + b.len()).sum();
         if total == 0 {
-            return Ok(Vec::new());
+            return Ok(Appended {
+                locations: Vec::new(),
+                end: Position {
+                    segment: active.segment,
+                    offset: active.len,
+                },
+            });
         }
         // One buffer, aligned and padded to whole blocks for O_DIRECT.
         let padded = if active.direct {
@@ -201,9 +298,9 @@ impl BatchLog {
         let mut buffer = std::mem::take(&mut active.scratch);
         let block = aligned(&mut buffer, padded);
         block[total..].fill(0);
-        let mut locations = Vec::with_capacity(bodies.len());
+        let mut locations = Vec::with_capacity(records.len());
         let mut at = 0;
-        for body in &bodies {
+        for (kind, body) in &records {
             let len = u32::try_from(body.len())
                 .map_err(|_| Error::Storage(format!("batch of {} bytes", body.len())))?;
             locations.push(Location {
@@ -211,7 +308,7 @@ impl BatchLog {
                 offset: active.len + at as u64,
                 len,
             });
-            block[at..at + 4].copy_from_slice(&MAGIC.to_le_bytes());
+            block[at..at + 4].copy_from_slice(&kind.magic().to_le_bytes());
             block[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
             block[at + 8..at + HEADER].copy_from_slice(&check(body));
             block[at + HEADER..at + HEADER + body.len()].copy_from_slice(body);
@@ -231,15 +328,18 @@ impl BatchLog {
         match written {
             Ok(n) => {
                 active.len += n;
-                Ok(locations)
+                Ok(Appended {
+                    locations,
+                    end: Position {
+                        segment: active.segment,
+                        offset: active.len,
+                    },
+                })
             }
             Err(e) => {
                 // Whatever part was written is a tail no location points
-                // to; the next append goes after it.
-                if let Ok(meta) = active.file.metadata() {
-                    let end = meta.len().max(at + total as u64);
-                    active.len = if active.direct { align_up(end) } else { end };
-                }
+                // to; the next append starts a new segment.
+                active.torn = true;
                 Err(io_error("cannot write", &path, e))
             }
         }
@@ -271,7 +371,7 @@ impl BatchLog {
             ))
         };
         let (header, body) = record.split_at(HEADER);
-        if header[..4] != MAGIC.to_le_bytes() {
+        if Kind::of_magic(&header[..4]).is_none() {
             return Err(bad("has no record header"));
         }
         if header[4..8] != location.len.to_le_bytes() {
@@ -281,6 +381,52 @@ impl BatchLog {
             return Err(bad("does not match its checksum"));
         }
         Ok(body.to_vec())
+    }
+
+    /// Every valid record from `from` to the end of the log, in order:
+    /// what a restarted node indexes again. A segment's records end at its
+    /// first invalid one (a torn tail); an append's zero padding is skipped.
+    pub fn scan(&self, from: Position) -> Result<Vec<(Kind, Location, Vec<u8>)>> {
+        let mut found = Vec::new();
+        for segment in self.segments()? {
+            if segment < from.segment {
+                continue;
+            }
+            let path = Self::path(&self.dir, segment);
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error("cannot read", &path, e)),
+            };
+            let mut at = if segment == from.segment {
+                from.offset as usize
+            } else {
+                0
+            };
+            while let Some(header) = bytes.get(at..at + HEADER) {
+                let record = Kind::of_magic(&header[..4]).and_then(|kind| {
+                    let len = u32::from_le_bytes(header[4..8].try_into().ok()?);
+                    let body = bytes.get(at + HEADER..at + HEADER + len as usize)?;
+                    (header[8..] == check(body)).then_some((kind, len, body))
+                });
+                match record {
+                    Some((kind, len, body)) => {
+                        let location = Location {
+                            segment,
+                            offset: at as u64,
+                            len,
+                        };
+                        found.push((kind, location, body.to_vec()));
+                        at += HEADER + len as usize;
+                    }
+                    // The padding after a group: the next one starts on a
+                    // block boundary.
+                    None if at % ALIGN != 0 => at = align_up(at as u64) as usize,
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// Deletes a segment that is not the active one.
@@ -384,13 +530,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = BatchLog::open(dir.path()).unwrap();
         let bodies: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 * usize::from(i)]).collect();
-        let locs = log.append(bodies.iter().map(Vec::as_slice)).unwrap();
+        let locs = log
+            .append(bodies.iter().map(|b| (Kind::Batch, b.as_slice())))
+            .unwrap()
+            .locations;
         for (loc, body) in locs.iter().zip(&bodies) {
             assert_eq!(&log.read(*loc).unwrap(), body);
             assert_eq!(Location::from_bytes(&loc.to_bytes()), Some(*loc));
         }
         log.rotate().unwrap();
-        let later = log.append([&b"after rotation"[..]]).unwrap();
+        let later = log
+            .append([(Kind::Own, &b"after rotation"[..])])
+            .unwrap()
+            .locations;
         assert_eq!(later[0].segment, 1);
         if log.is_direct() {
             // Groups start on block boundaries.
@@ -401,15 +553,20 @@ mod tests {
             assert_eq!(later[0].offset % ALIGN as u64, 0);
         }
         drop(log);
+        // Reopened, the log appends to a new segment.
         let log = BatchLog::open(dir.path()).unwrap();
-        assert_eq!(log.active_segment(), 1);
+        assert_eq!(log.active_segment(), 2);
         assert_eq!(log.read(locs[3]).unwrap(), bodies[3]);
         assert_eq!(log.read(later[0]).unwrap(), b"after rotation");
         log.delete(0).unwrap();
         assert!(log.read(locs[3]).is_err());
-        log.delete(1).unwrap(); // the active segment stays
-        assert_eq!(log.read(later[0]).unwrap(), b"after rotation");
-        assert_eq!(BatchLog::list(dir.path()).unwrap(), vec![1]);
+        log.delete(1).unwrap();
+        assert!(log.read(later[0]).is_err());
+        log.delete(2).unwrap(); // the active segment stays
+        assert_eq!(BatchLog::list(dir.path()).unwrap(), vec![2]);
+        // Reopening with an empty newest segment keeps appending to it.
+        drop(log);
+        assert_eq!(BatchLog::open(dir.path()).unwrap().active_segment(), 2);
     }
 
     #[test]
@@ -432,7 +589,10 @@ mod tests {
     fn torn_tail_and_corruption_are_errors_not_bytes() {
         let dir = tempfile::tempdir().unwrap();
         let log = BatchLog::open(dir.path()).unwrap();
-        let first = log.append([&[7u8; 300][..]]).unwrap()[0];
+        let first = log
+            .append([(Kind::Batch, &[7u8; 300][..])])
+            .unwrap()
+            .locations[0];
         drop(log);
         // A crash in the middle of the next append: half a record.
         let path = BatchLog::path(dir.path(), 0);
@@ -444,7 +604,7 @@ mod tests {
         file.write_all(&[1, 2, 3]).unwrap();
         drop(file);
         let log = BatchLog::open(dir.path()).unwrap();
-        let next = log.append([&b"next"[..]]).unwrap()[0];
+        let next = log.append([(Kind::Batch, &b"next"[..])]).unwrap().locations[0];
         assert_eq!(log.read(next).unwrap(), b"next");
         assert_eq!(log.read(first).unwrap(), vec![7u8; 300]);
         // A flipped byte in a body.
@@ -455,5 +615,54 @@ mod tests {
         assert!(err.contains("checksum"), "{err}");
         let wrong = Location { len: 5, ..next };
         assert!(log.read(wrong).is_err());
+    }
+
+    #[test]
+    fn scan_finds_every_record_after_a_position_and_stops_at_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = BatchLog::open(dir.path()).unwrap();
+        let body = |i: u8| vec![i; 50 + 700 * usize::from(i)];
+        let first = log
+            .append([(Kind::Batch, &body(0)[..]), (Kind::Own, &body(1)[..])])
+            .unwrap();
+        let second = log
+            .append([(Kind::Own, &body(2)[..]), (Kind::Batch, &body(3)[..])])
+            .unwrap();
+        let start = Position {
+            segment: 0,
+            offset: 0,
+        };
+        let all = log.scan(start).unwrap();
+        let kinds: Vec<Kind> = all.iter().map(|(k, _, _)| *k).collect();
+        assert_eq!(kinds, [Kind::Batch, Kind::Own, Kind::Own, Kind::Batch]);
+        for (i, (_, location, bytes)) in all.iter().enumerate() {
+            assert_eq!(bytes, &body(i as u8));
+            assert_eq!(log.read(*location).unwrap(), body(i as u8));
+        }
+        assert_eq!(all[2].1, second.locations[0]);
+        // From the end of the first append: only the second.
+        let later = log.scan(first.end).unwrap();
+        assert_eq!(later.len(), 2);
+        assert_eq!(later[0].1, second.locations[0]);
+        assert!(log.scan(second.end).unwrap().is_empty());
+        drop(log);
+        // A torn append at the end of segment 0; the reopened log goes on
+        // in segment 1, and the scan crosses to it.
+        let path = BatchLog::path(dir.path(), 0);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&MAGIC_OWN.to_le_bytes()).unwrap();
+        file.write_all(&[200, 0, 0, 0, 9, 9, 9]).unwrap();
+        drop(file);
+        let log = BatchLog::open(dir.path()).unwrap();
+        let third = log.append([(Kind::Own, &body(4)[..])]).unwrap();
+        assert_eq!(third.locations[0].segment, 1);
+        let rest = log.scan(second.end).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].0, Kind::Own);
+        assert_eq!(rest[0].2, body(4));
+        assert_eq!(log.scan(start).unwrap().len(), 5);
     }
 }

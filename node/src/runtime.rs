@@ -32,6 +32,7 @@ pub struct RunningNode {
     pub shared: Arc<Shared>,
     pub api_address: SocketAddr,
     pub network: Arc<Network>,
+    storage: Arc<Storage>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -41,6 +42,13 @@ impl RunningNode {
         self.network.shutdown().await;
         for task in &self.tasks {
             task.abort();
+        }
+        // Committed blocks and output rows of the last moments may be
+        // relaxed (not yet fsynced): a clean stop persists them.
+        let storage = self.storage;
+        let flushed = tokio::task::spawn_blocking(move || storage.flush()).await;
+        if let Ok(Err(e)) = flushed {
+            tracing::warn!("cannot flush storage on shutdown: {e}");
         }
     }
 }
@@ -212,6 +220,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         shared,
         api_address,
         network,
+        storage,
         tasks,
     })
 }

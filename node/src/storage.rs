@@ -1,8 +1,17 @@
 //! Durable state of a node, in two redb files under the data dir.
 //!
-//! Every write is one redb transaction committed with fsync
-//! (`Durability::Immediate`, redb's default), so when a method returns, what
-//! it wrote survives a crash. redb runs one write transaction at a time per
+//! Every write is one redb transaction. What a crash must not lose (safety
+//! data and voted blocks, stored batches, pruning) is committed with fsync
+//! (`Durability::Immediate`, redb's default), so when such a method returns,
+//! what it wrote survives a crash. Committed blocks and output rows are
+//! *relaxed*: their commits skip the fsync (`Durability::None`) while a
+//! durable commit of the same file happened in the last
+//! [`RELAXED_FOR`]; the next durable commit (under load the next batch
+//! group, milliseconds later) persists them with it, in commit order. A crash
+//! can lose only the last few of them, and those are what peers send again:
+//! the restarted node resumes from the last durable tip and catches up. That
+//! takes two fsyncs per block off the path from commit to delivery
+//! (docs/performance.md). redb runs one write transaction at a time per
 //! file, so the small, latency-critical writes that must precede a vote
 //! (safety data, the voted block) live in `votes.redb`, apart from the bulk
 //! writes of batches and output in `ordo.redb`. Tables (`votes.redb`:
@@ -31,7 +40,7 @@ use ordo_types::codec::{decode, encode};
 use ordo_types::{Committee, Digest};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::batch_log::{BatchLog, Location};
+use crate::batch_log::{BatchLog, Kind, Location, Position};
 use crate::error::{Error, Result};
 use crate::output::OutputBlock;
 
@@ -63,10 +72,18 @@ const BATCH_LAST_HEIGHT: TableDefinition<&[u8], u64> = TableDefinition::new("bat
 /// with its certificate.
 const OWN_UNDELIVERED: TableDefinition<&[u8], u64> = TableDefinition::new("own_undelivered");
 
+/// How long committed blocks and output rows may wait for a durable commit
+/// of `ordo.redb` (see the module doc).
+pub const RELAXED_FOR: std::time::Duration = std::time::Duration::from_millis(200);
+
 const SAFETY_KEY: &str = "safety";
 const PRUNED_KEY: &str = "batches_pruned_below";
 const DELIVERED_KEY: &str = "delivered";
 const NEXT_SEQ_KEY: &str = "next_own_batch_seq";
+/// Where the batch log ended after the last group whose locations are
+/// committed: a restarted node indexes the log from there
+/// ([`Storage::reindex`]).
+const LOG_END_KEY: &str = "batch_log_end";
 
 /// An output row: the delivered block, naming its batches by digest.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -87,6 +104,11 @@ pub struct Storage {
     log: BatchLog,
     /// Batches each segment holds that `batch_locations` points to.
     live: parking_lot::Mutex<std::collections::BTreeMap<u32, u64>>,
+    /// When `db` last had a durable commit.
+    durable_at: parking_lot::Mutex<std::time::Instant>,
+    /// Held while a batch group is appended and its locations committed, so
+    /// the log end stored with them covers exactly what they index.
+    appending: parking_lot::Mutex<()>,
 }
 
 impl Storage {
@@ -134,6 +156,13 @@ impl Storage {
         }
         txn.commit()?;
         let log = BatchLog::open(&dir.join("batches"))?;
+        let reindexed = Self::reindex(&db, &log)?;
+        if reindexed > 0 {
+            tracing::info!(
+                batches = reindexed,
+                "indexed batches stored just before the last stop"
+            );
+        }
         let mut live = std::collections::BTreeMap::new();
         {
             let txn = db.begin_read()?;
@@ -156,7 +185,95 @@ impl Storage {
             path,
             log,
             live: parking_lot::Mutex::new(live),
+            durable_at: parking_lot::Mutex::new(std::time::Instant::now()),
+            appending: parking_lot::Mutex::new(()),
         })
+    }
+
+    /// Indexes what the batch log holds past the stored log end: batches
+    /// appended (and acknowledged) whose location commit had not reached
+    /// the disk when the node stopped. This node's own ones not delivered
+    /// are remembered as undelivered again, and the next own seq moves past
+    /// them. Returns how many batches were indexed.
+    fn reindex(db: &Database, log: &BatchLog) -> Result<usize> {
+        let from = {
+            let txn = db.begin_read()?;
+            let meta = txn.open_table(META)?;
+            let end = meta.get(LOG_END_KEY)?;
+            end.and_then(|v| Position::from_bytes(v.value()))
+        };
+        // Data dirs of earlier versions committed every location durably.
+        let Some(from) = from else {
+            return Ok(0);
+        };
+        let records = log.scan(from)?;
+        let txn = db.begin_write()?;
+        let mut indexed = 0;
+        {
+            let mut locations = txn.open_table(BATCH_LOCATIONS)?;
+            let mut undelivered = txn.open_table(OWN_UNDELIVERED)?;
+            let last = txn.open_table(BATCH_LAST_HEIGHT)?;
+            let mut meta = txn.open_table(META)?;
+            let mut next_seq = meta
+                .get(NEXT_SEQ_KEY)?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(0);
+            for (kind, location, body) in &records {
+                let batch: ordo_mempool::Batch = match decode(body) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        tracing::warn!(?location, "batch log record does not decode: {e}");
+                        continue;
+                    }
+                };
+                let digest = batch.digest();
+                let key = digest.as_bytes().as_slice();
+                if locations.get(key)?.is_some() {
+                    continue;
+                }
+                locations.insert(key, location.to_bytes().as_slice())?;
+                indexed += 1;
+                if *kind == Kind::Own && last.get(key)?.is_none() {
+                    undelivered.insert(key, batch.seq)?;
+                    next_seq = next_seq.max(batch.seq + 1);
+                }
+            }
+            if let Some((_, location, _)) = records.last() {
+                let end = Position {
+                    segment: location.segment,
+                    offset: location.offset,
+                };
+                meta.insert(LOG_END_KEY, end.to_bytes().as_slice())?;
+            }
+            meta.insert(NEXT_SEQ_KEY, next_seq.to_le_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(indexed)
+    }
+
+    /// Commits `txn` on `db` with fsync.
+    fn commit_durable(&self, txn: redb::WriteTransaction) -> Result<()> {
+        txn.commit()?;
+        *self.durable_at.lock() = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Commits `txn` on `db` without fsync if a durable commit happened in
+    /// the last [`RELAXED_FOR`], with it otherwise.
+    fn commit_relaxed(&self, mut txn: redb::WriteTransaction) -> Result<()> {
+        if self.durable_at.lock().elapsed() >= RELAXED_FOR {
+            return self.commit_durable(txn);
+        }
+        txn.set_durability(redb::Durability::None)
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Makes every relaxed commit durable (on shutdown).
+    pub fn flush(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        self.commit_durable(txn)
     }
 
     /// Size on disk of the database file and the batch segments.
@@ -248,7 +365,7 @@ impl Storage {
                 expected += 1;
             }
         }
-        txn.commit()?;
+        self.commit_relaxed(txn)?;
         Ok(())
     }
 
@@ -338,7 +455,7 @@ impl Storage {
             txn.open_table(META)?
                 .insert(DELIVERED_KEY, mark.as_slice())?;
         }
-        txn.commit()?;
+        self.commit_relaxed(txn)?;
         Ok(())
     }
 
@@ -380,6 +497,14 @@ impl Storage {
         self.meta_u64(DELIVERED_KEY)
     }
 
+    #[cfg(test)]
+    fn meta_bytes(&self, key: &str) -> Result<Vec<u8>> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        let value = table.get(key)?;
+        Ok(value.map(|v| v.value().to_vec()).unwrap_or_default())
+    }
+
     fn meta_u64(&self, key: &str) -> Result<u64> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(META)?;
@@ -402,11 +527,17 @@ impl Storage {
     /// transaction. The own ones are remembered as undelivered, and the seq
     /// after the highest is stored as the next own seq: a restarted node
     /// never reuses a seq and disseminates its undelivered batches again.
+    ///
+    /// The bytes are durable when this returns (one `fdatasync` of the
+    /// batch log); the locations are committed relaxed, with the log end
+    /// they reach, and a restart indexes whatever the log holds past the
+    /// last durable log end ([`Storage::reindex`]).
     pub fn save_batches_and_own<'a>(
         &self,
         batches: impl IntoIterator<Item = (Digest, &'a [u8])>,
         own: &[(Digest, u64)],
     ) -> Result<()> {
+        let _appending = self.appending.lock();
         // A batch stored already (received twice, fetched again) is not
         // written again.
         let fresh: Vec<(Digest, &[u8])> = {
@@ -422,7 +553,17 @@ impl Storage {
             }
             fresh
         };
-        let written = self.log.append(fresh.iter().map(|(_, bytes)| *bytes))?;
+        let kind = |digest: &Digest| {
+            if own.iter().any(|(d, _)| d == digest) {
+                Kind::Own
+            } else {
+                Kind::Batch
+            }
+        };
+        let appended = self
+            .log
+            .append(fresh.iter().map(|(digest, bytes)| (kind(digest), *bytes)))?;
+        let written = appended.locations;
         let txn = self.db.begin_write()?;
         let mut replaced = Vec::new();
         {
@@ -438,13 +579,13 @@ impl Storage {
             for (digest, seq) in own {
                 undelivered.insert(digest.as_bytes().as_slice(), seq)?;
             }
+            let mut meta = txn.open_table(META)?;
             if let Some(seq) = own.iter().map(|(_, seq)| seq + 1).max() {
-                let bytes = seq.to_le_bytes();
-                txn.open_table(META)?
-                    .insert(NEXT_SEQ_KEY, bytes.as_slice())?;
+                meta.insert(NEXT_SEQ_KEY, seq.to_le_bytes().as_slice())?;
             }
+            meta.insert(LOG_END_KEY, appended.end.to_bytes().as_slice())?;
         }
-        txn.commit()?;
+        self.commit_relaxed(txn)?;
         let mut live = self.live.lock();
         for location in &written {
             *live.entry(location.segment).or_insert(0) += 1;
@@ -501,6 +642,9 @@ impl Storage {
             self.live.lock().remove(&segment);
         }
         for segment in sparse {
+            // The moved copies and the log end past them are committed
+            // together, like a batch group.
+            let _appending = self.appending.lock();
             let mut moved = Vec::new();
             {
                 let txn = self.db.begin_read()?;
@@ -514,17 +658,20 @@ impl Storage {
                     }
                 }
             }
-            let written = self
+            let appended = self
                 .log
-                .append(moved.iter().map(|(_, body)| body.as_slice()))?;
+                .append(moved.iter().map(|(_, body)| (Kind::Batch, body.as_slice())))?;
+            let written = appended.locations;
             let txn = self.db.begin_write()?;
             {
                 let mut table = txn.open_table(BATCH_LOCATIONS)?;
                 for ((key, _), location) in moved.iter().zip(&written) {
                     table.insert(key.as_slice(), location.to_bytes().as_slice())?;
                 }
+                txn.open_table(META)?
+                    .insert(LOG_END_KEY, appended.end.to_bytes().as_slice())?;
             }
-            txn.commit()?;
+            self.commit_durable(txn)?;
             {
                 let mut live = self.live.lock();
                 live.remove(&segment);
@@ -606,7 +753,7 @@ impl Storage {
             let bytes = below.to_le_bytes();
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
         }
-        txn.commit()?;
+        self.commit_durable(txn)?;
         {
             let mut live = self.live.lock();
             for segment in freed {
@@ -648,7 +795,7 @@ impl Storage {
             let next = (height + 1).to_le_bytes();
             meta.insert(PRUNED_KEY, next.as_slice())?;
         }
-        txn.commit()?;
+        self.commit_relaxed(txn)?;
         Ok(())
     }
 
@@ -749,6 +896,77 @@ mod tests {
         let recovery = s.recovery(&cluster.committee).unwrap();
         assert_eq!(recovery.root, blocks[5].block);
         assert_eq!(recovery.high_qc, blocks[5].cert.qc);
+    }
+
+    fn test_batch(author: ordo_types::NodeIndex, seq: u64) -> ordo_mempool::Batch {
+        ordo_mempool::Batch {
+            author,
+            seq,
+            txs: vec![ordo_mempool::Transaction::new(1, vec![seq as u8; 700])],
+        }
+    }
+
+    /// Batches are acknowledged once their bytes are in the log; their
+    /// locations are committed relaxed. A crash that loses the location
+    /// commit loses nothing: the reopened storage indexes the log past the
+    /// last durable log end, and this node's own undelivered batches are
+    /// disseminated again.
+    #[test]
+    fn batches_whose_location_commit_was_lost_are_indexed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let early = test_batch(1, 1);
+        let peer = test_batch(2, 5);
+        let own = test_batch(0, 77);
+        let delivered_own = test_batch(0, 76);
+        let bytes = |b: &ordo_mempool::Batch| encode(b).unwrap();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            s.save_batches([(early.digest(), bytes(&early).as_slice())])
+                .unwrap();
+            s.flush().unwrap();
+            let durable_end = s.meta_bytes(LOG_END_KEY).unwrap();
+            s.save_batches([(peer.digest(), bytes(&peer).as_slice())])
+                .unwrap();
+            s.save_batches_and_own(
+                [
+                    (delivered_own.digest(), bytes(&delivered_own).as_slice()),
+                    (own.digest(), bytes(&own).as_slice()),
+                ],
+                &[(delivered_own.digest(), 76), (own.digest(), 77)],
+            )
+            .unwrap();
+            assert_eq!(s.next_own_seq().unwrap(), 78);
+            // The durable state as it was before the relaxed commits, except
+            // that one own batch was delivered (and that reached the disk).
+            let txn = s.db.begin_write().unwrap();
+            {
+                let mut locations = txn.open_table(BATCH_LOCATIONS).unwrap();
+                let mut undelivered = txn.open_table(OWN_UNDELIVERED).unwrap();
+                for b in [&peer, &own, &delivered_own] {
+                    locations.remove(b.digest().as_bytes().as_slice()).unwrap();
+                    undelivered
+                        .remove(b.digest().as_bytes().as_slice())
+                        .unwrap();
+                }
+                let mut last = txn.open_table(BATCH_LAST_HEIGHT).unwrap();
+                last.insert(delivered_own.digest().as_bytes().as_slice(), 9)
+                    .unwrap();
+                let mut meta = txn.open_table(META).unwrap();
+                meta.remove(NEXT_SEQ_KEY).unwrap();
+                meta.insert(LOG_END_KEY, durable_end.as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+            assert!(s.batch(&peer.digest()).unwrap().is_none());
+        }
+        for _ in 0..2 {
+            let s = Storage::open(dir.path()).unwrap();
+            for b in [&early, &peer, &own, &delivered_own] {
+                assert_eq!(s.batch(&b.digest()).unwrap(), Some(bytes(b)));
+            }
+            assert_eq!(s.own_undelivered().unwrap(), vec![bytes(&own)]);
+            assert_eq!(s.next_own_seq().unwrap(), 78);
+            assert_eq!(s.live.lock().values().sum::<u64>(), 4);
+        }
     }
 
     /// The output row of committed block `b` holding one batch.
@@ -947,19 +1165,22 @@ mod tests {
     fn torn_last_commit_record_is_recovered_damaged_one_refused() {
         use super::testing::{tear_commit_slot, Slot};
         let dir = tempfile::tempdir().unwrap();
-        let (one, two) = (Digest::of(b"one"), Digest::of(b"two"));
+        let (one, two) = (test_batch(1, 1), test_batch(1, 2));
+        let (one_bytes, two_bytes) = (encode(&one).unwrap(), encode(&two).unwrap());
         {
             let s = Storage::open(dir.path()).unwrap();
-            s.save_batches([(one, b"one".as_slice())]).unwrap();
-            s.save_batches([(two, b"two".as_slice())]).unwrap();
+            s.save_batches([(one.digest(), one_bytes.as_slice())])
+                .unwrap();
+            s.save_batches([(two.digest(), two_bytes.as_slice())])
+                .unwrap();
         }
         for file in ["ordo.redb", "votes.redb"] {
             tear_commit_slot(&dir.path().join(file), Slot::Secondary).unwrap();
         }
         {
             let s = Storage::open(dir.path()).unwrap();
-            assert_eq!(s.batch(&one).unwrap().as_deref(), Some(b"one".as_slice()));
-            assert_eq!(s.batch(&two).unwrap().as_deref(), Some(b"two".as_slice()));
+            assert_eq!(s.batch(&one.digest()).unwrap(), Some(one_bytes));
+            assert_eq!(s.batch(&two.digest()).unwrap(), Some(two_bytes));
         }
         tear_commit_slot(&dir.path().join("ordo.redb"), Slot::Primary).unwrap();
         let err = Storage::open(dir.path())
