@@ -688,17 +688,19 @@ fn remount(dir: &Path, mode: &str) {
 /// Torn writes. Node 3 is SIGKILLed under load, then its files are left as
 /// a power cut in the middle of a write could leave them:
 ///
-/// 1. The last commit record is torn: redb commits in two phases and writes
-///    the next record into the header's secondary slot; here that slot is
-///    garbage in both files (a crash while it was written). The node must
-///    start by itself on the last complete commit, catch up and agree.
-///    (What a torn record protected was never acted on: a vote leaves only
-///    after its commit returned.) A damaged *committed* record is refused,
-///    see `storage::tests::torn_last_commit_record_is_recovered_damaged_one_refused`.
-/// 2. The file ends in a partial page of garbage, which redb refuses: the
+/// 1. The last write is torn: redb commits in two phases and writes the
+///    next record into the header's secondary slot; here that slot of
+///    `ordo.redb` is garbage, and `votes.log` ends in half a record (a crash
+///    while they were written). The node must start by itself on the last
+///    complete commit and vote, catch up and agree. (What a torn record
+///    protected was never acted on: a vote leaves only after its write
+///    returned.) A damaged *committed* record is refused, see
+///    `storage::tests::torn_last_commit_record_is_recovered_damaged_one_refused`
+///    and `vote_log::tests::a_damaged_record_before_intact_ones_is_refused`.
+/// 2. The file ends in a partial page of garbage, which both refuse: the
 ///    node must refuse to start with an error naming the file and what to
 ///    do, never start on it. Then the operator's way out, as the error tells
-///    it: `votes.redb` is restored from a backup; `ordo.redb` is moved
+///    it: `votes.log` is restored from a backup; `ordo.redb` is moved
 ///    aside, and the node catches up from its peers with its votes intact.
 ///
 /// At the end all nodes agree, every 202 committed exactly once.
@@ -747,14 +749,13 @@ fn n4_torn_writes_are_recovered_or_refused_with_the_operator_path() {
         );
     };
 
-    // 1. Torn last commit records: the node starts on the last complete one.
-    for file in ["ordo.redb", "votes.redb"] {
-        ordo_node::storage::testing::tear_commit_slot(
-            &dir.join(file),
-            ordo_node::storage::testing::Slot::Secondary,
-        )
-        .unwrap();
-    }
+    // 1. Torn last writes: the node starts on the last complete ones.
+    ordo_node::storage::testing::tear_commit_slot(
+        &dir.join("ordo.redb"),
+        ordo_node::storage::testing::Slot::Secondary,
+    )
+    .unwrap();
+    ordo_node::storage::testing::tear_last_vote(&dir.join("votes.log")).unwrap();
     let before = cluster.log(3).len();
     cluster.start_node(3);
     cluster.wait_healthy(3, Duration::from_secs(30));
@@ -770,10 +771,10 @@ fn n4_torn_writes_are_recovered_or_refused_with_the_operator_path() {
     cluster.kill(3);
 
     // 2. Torn tails: refused, then the operator's way out.
-    let backup = std::fs::read(dir.join("votes.redb")).unwrap();
-    tear("votes.redb");
-    refused(&mut cluster, "votes.redb", "restore it from a backup");
-    std::fs::write(dir.join("votes.redb"), &backup).unwrap();
+    let backup = std::fs::read(dir.join("votes.log")).unwrap();
+    tear("votes.log");
+    refused(&mut cluster, "votes.log", "restore it from a backup");
+    std::fs::write(dir.join("votes.log"), &backup).unwrap();
 
     tear("ordo.redb");
     refused(&mut cluster, "ordo.redb", "move it aside");

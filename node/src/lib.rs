@@ -32,6 +32,7 @@ pub mod storage;
 pub mod stream;
 pub mod sync;
 pub mod timers;
+pub mod vote_log;
 pub mod wire;
 
 pub use crate::error::{Error, Result};

@@ -1,7 +1,10 @@
-//! Durable state of a node, in two redb files under the data dir.
+//! Durable state of a node under the data dir: its votes in `votes.log`
+//! ([`crate::vote_log`]: safety data and the blocks it voted for, one
+//! record and one `fdatasync` per vote), batch bytes in `batches/`
+//! ([`crate::batch_log`]), and everything else in `ordo.redb`.
 //!
-//! Every write is one redb transaction. What a crash must not lose (safety
-//! data and voted blocks, stored batches, pruning) is committed with fsync
+//! Every write to `ordo.redb` is one redb transaction. What a crash must
+//! not lose (pruning, segment compaction) is committed with fsync
 //! (`Durability::Immediate`, redb's default), so when such a method returns,
 //! what it wrote survives a crash. Committed blocks and output rows are
 //! *relaxed*: their commits skip the fsync (`Durability::None`) while a
@@ -11,17 +14,15 @@
 //! can lose only the last few of them, and those are what peers send again:
 //! the restarted node resumes from the last durable tip and catches up. That
 //! takes two fsyncs per block off the path from commit to delivery
-//! (docs/performance.md). redb runs one write transaction at a time per
-//! file, so the small, latency-critical writes that must precede a vote
-//! (safety data, the voted block) live in `votes.redb`, apart from the bulk
-//! writes of batches and output in `ordo.redb`. Tables (`votes.redb`:
-//! `meta` safety entry and `blocks`; the rest in `ordo.redb`):
+//! (docs/performance.md). Batch locations are relaxed too: the batch log is
+//! fsynced before a batch is acknowledged, and a restart indexes what it
+//! holds past the last durable location commit ([`Storage::reindex`]).
+//! Tables of `ordo.redb`:
 //!
 //! | table | key | value |
 //! | --- | --- | --- |
-//! | `meta` | name | safety data, pruning mark |
+//! | `meta` | name | pruning mark, delivered height, next own seq, batch log end |
 //! | `committed` | height | committed block with its certificate |
-//! | `blocks` | digest | blocks this node voted for (to recover and serve fetches) |
 //! | `committed_by_digest` | digest | committed blocks (to serve fetches) |
 //! | `batch_locations` | digest | where the batch's bytes are in `batches/` |
 //! | `batches` | digest | batch bytes (data dirs of earlier versions; read, pruned, no longer written) |
@@ -43,6 +44,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use crate::batch_log::{BatchLog, Kind, Location, Position};
 use crate::error::{Error, Result};
 use crate::output::OutputBlock;
+use crate::vote_log::VoteLog;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COMMITTED: TableDefinition<u64, &[u8]> = TableDefinition::new("committed");
@@ -52,8 +54,9 @@ const COMMITTED_BY_DIGEST: TableDefinition<&[u8], &[u8]> =
 
 /// Page cache of the bulk database (batches, output).
 const DATA_CACHE_BYTES: usize = 64 * 1024 * 1024;
-/// Page cache of the small votes database.
-const VOTES_CACHE_BYTES: usize = 8 * 1024 * 1024;
+/// What an error about the votes file ends with.
+const VOTES_ADVICE: &str = " (this file holds the node's votes: do not delete it, a node that \
+     forgets its votes can vote twice; restore it from a backup)";
 const BATCHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batches");
 const BATCH_LOCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("batch_locations");
 /// A segment at least two behind the active one that still holds this few
@@ -99,7 +102,7 @@ struct StoredOutput {
 /// The node's database.
 pub struct Storage {
     db: Database,
-    votes: Database,
+    votes: VoteLog,
     path: std::path::PathBuf,
     log: BatchLog,
     /// Batches each segment holds that `batch_locations` points to.
@@ -137,12 +140,7 @@ impl Storage {
             " (this file holds only what peers can send again: move it aside \
              and restart, and the node catches up from its peers)",
         )?;
-        let votes = open(
-            &dir.join("votes.redb"),
-            VOTES_CACHE_BYTES,
-            " (this file holds the node's votes: do not delete it, a node that \
-             forgets its votes can vote twice; restore it from a backup)",
-        )?;
+        let votes = Self::open_votes(dir)?;
         let txn = db.begin_write()?;
         {
             txn.open_table(META)?;
@@ -173,12 +171,6 @@ impl Storage {
                 }
             }
         }
-        let txn = votes.begin_write()?;
-        {
-            txn.open_table(META)?;
-            txn.open_table(BLOCKS)?;
-        }
-        txn.commit()?;
         Ok(Storage {
             db,
             votes,
@@ -188,6 +180,58 @@ impl Storage {
             durable_at: parking_lot::Mutex::new(std::time::Instant::now()),
             appending: parking_lot::Mutex::new(()),
         })
+    }
+
+    /// Opens `dir/votes.log`. A data dir of an earlier version has its
+    /// votes in `votes.redb` instead: they are copied into a new log first
+    /// (written aside and renamed into place, so a crash during the copy
+    /// leaves the old file in charge), and `votes.redb` is renamed
+    /// `votes.redb.migrated`.
+    fn open_votes(dir: &Path) -> Result<VoteLog> {
+        let path = dir.join("votes.log");
+        let legacy = dir.join("votes.redb");
+        if path.exists() || !legacy.exists() {
+            return VoteLog::open(&path, VOTES_ADVICE);
+        }
+        let db = Database::builder().create(&legacy).map_err(|e| {
+            Error::Storage(format!(
+                "cannot open {}: {e}{VOTES_ADVICE}",
+                legacy.display()
+            ))
+        })?;
+        let aside = dir.join("votes.log.migrating");
+        let _ = std::fs::remove_file(&aside);
+        {
+            let log = VoteLog::open(&aside, VOTES_ADVICE)?;
+            let txn = db.begin_read()?;
+            if let Ok(blocks) = txn.open_table(BLOCKS) {
+                for entry in blocks.iter()? {
+                    let (_, value) = entry?;
+                    let block: Block = decode(value.value())?;
+                    log.append(Some(&block), None)?;
+                }
+            }
+            let safety: Option<SafetyData> = match txn.open_table(META) {
+                Ok(meta) => meta
+                    .get(SAFETY_KEY)?
+                    .map(|v| decode(v.value()))
+                    .transpose()?,
+                Err(_) => None,
+            };
+            log.append(None, safety.as_ref())?;
+        }
+        drop(db);
+        let io = |what: &str, e: std::io::Error| {
+            Error::Storage(format!("cannot {what} in {}: {e}", dir.display()))
+        };
+        std::fs::rename(&aside, &path).map_err(|e| io("move votes.log into place", e))?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("sync", e))?;
+        std::fs::rename(&legacy, dir.join("votes.redb.migrated"))
+            .map_err(|e| io("rename votes.redb", e))?;
+        tracing::info!(dir = %dir.display(), "votes copied from votes.redb to votes.log");
+        VoteLog::open(&path, VOTES_ADVICE)
     }
 
     /// Indexes what the batch log holds past the stored log end: batches
@@ -297,30 +341,25 @@ impl Storage {
     /// Makes a block this node is about to vote for durable, and with it
     /// the safety data of that vote, in one transaction.
     pub fn save_vote(&self, block: Option<&Block>, data: Option<&SafetyData>) -> Result<()> {
-        let txn = self.votes.begin_write()?;
-        if let Some(block) = block {
-            let bytes = encode(block)?;
-            txn.open_table(BLOCKS)?
-                .insert(block.digest().as_bytes().as_slice(), bytes.as_slice())?;
+        self.votes.append(block, data)?;
+        if self.votes.record_bytes() > crate::vote_log::COMPACT_BYTES {
+            // Voted blocks up to the committed tip are kept with it; the
+            // tip is made durable first.
+            self.flush()?;
+            let tip = self.tip()?;
+            let view = self.committed(tip)?.map_or(0, |c| c.block.view());
+            self.votes.compact(view)?;
         }
-        if let Some(data) = data {
-            let bytes = encode(data)?;
-            txn.open_table(META)?.insert(SAFETY_KEY, bytes.as_slice())?;
-        }
-        txn.commit()?;
         Ok(())
     }
 
-    /// A stored block by digest: one this node voted for (`votes.redb`), or
+    /// A stored block by digest: one this node voted for (`votes.log`), or
     /// a committed one not yet pruned.
     pub fn block(&self, digest: &Digest) -> Result<Option<Block>> {
-        let key = digest.as_bytes().as_slice();
-        {
-            let txn = self.votes.begin_read()?;
-            if let Some(value) = txn.open_table(BLOCKS)?.get(key)? {
-                return Ok(Some(decode(value.value())?));
-            }
+        if let Some(block) = self.votes.block(digest) {
+            return Ok(Some(block));
         }
+        let key = digest.as_bytes().as_slice();
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED_BY_DIGEST)?;
         let value = table.get(key)?;
@@ -330,12 +369,7 @@ impl Storage {
     }
 
     pub fn load_safety(&self) -> Result<Option<SafetyData>> {
-        let txn = self.votes.begin_read()?;
-        let table = txn.open_table(META)?;
-        let value = table.get(SAFETY_KEY)?;
-        value
-            .map(|v| decode(v.value()).map_err(Error::from))
-            .transpose()
+        Ok(self.votes.safety())
     }
 
     /// Appends committed blocks (in height order, continuing the tip) in one
@@ -398,16 +432,12 @@ impl Storage {
             _ => (genesis.root, genesis.high_qc),
         };
         let root_view = root.view();
-        let txn = self.votes.begin_read()?;
-        let table = txn.open_table(BLOCKS)?;
-        let mut blocks = Vec::new();
-        for entry in table.iter()? {
-            let (_, value) = entry?;
-            let block: Block = decode(value.value())?;
-            if block.view() > root_view {
-                blocks.push(block);
-            }
-        }
+        let blocks: Vec<Block> = self
+            .votes
+            .blocks()
+            .into_iter()
+            .filter(|b| b.view() > root_view)
+            .collect();
         let below = (1..tip)
             .rev()
             .take(Recovery::ANCESTORS)
@@ -763,24 +793,6 @@ impl Storage {
             }
         }
         self.reclaim_segments()?;
-        // Voted blocks below the pruned heights can never be needed again.
-        if let Some(last) = self.committed(below - 1)? {
-            let view = last.block.view();
-            let txn = self.votes.begin_write()?;
-            {
-                let mut voted = txn.open_table(BLOCKS)?;
-                let stale: Vec<Vec<u8>> = voted
-                    .iter()?
-                    .filter_map(|entry| entry.ok())
-                    .filter(|(_, v)| decode::<Block>(v.value()).is_ok_and(|b| b.view() < view))
-                    .map(|(k, _)| k.value().to_vec())
-                    .collect();
-                for key in stale {
-                    voted.remove(key.as_slice())?;
-                }
-            }
-            txn.commit()?;
-        }
         Ok(())
     }
 
@@ -823,6 +835,8 @@ pub mod testing {
         /// The committed record: a damaged disk.
         Primary,
     }
+
+    pub use crate::vote_log::testing::tear_last_vote;
 
     /// Garbles the checksum of a commit slot of a redb file's header
     /// (redb 4 layout: god byte at offset 9, bit 0 the primary slot;
@@ -1073,7 +1087,7 @@ mod tests {
         assert!(s.batch(&batches[1].digest()).unwrap().is_some());
     }
 
-    /// Blocks are served by digest from the voted blocks (`votes.redb`) and
+    /// Blocks are served by digest from the voted blocks (`votes.log`) and
     /// the committed ones (`ordo.redb`) until those are pruned.
     #[test]
     fn blocks_are_found_by_digest_whether_voted_or_committed() {
@@ -1100,6 +1114,48 @@ mod tests {
             s.block(&digest(3)).unwrap().as_ref(),
             Some(&blocks[3].block)
         );
+    }
+
+    /// A data dir of the previous version keeps its votes in `votes.redb`;
+    /// they are copied into `votes.log` on the first open.
+    #[test]
+    fn votes_of_an_earlier_version_are_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, blocks) = committed_blocks(3);
+        let data = SafetyData {
+            last_voted_view: 77,
+            ..SafetyData::default()
+        };
+        {
+            let db = Database::create(dir.path().join("votes.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut voted = txn.open_table(BLOCKS).unwrap();
+                for b in &blocks[1..] {
+                    let bytes = encode(&b.block).unwrap();
+                    voted
+                        .insert(b.block.digest().as_bytes().as_slice(), bytes.as_slice())
+                        .unwrap();
+                }
+                let bytes = encode(&data).unwrap();
+                txn.open_table(META)
+                    .unwrap()
+                    .insert(SAFETY_KEY, bytes.as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        for _ in 0..2 {
+            let s = Storage::open(dir.path()).unwrap();
+            assert_eq!(s.load_safety().unwrap(), Some(data.clone()));
+            for b in &blocks[1..] {
+                assert_eq!(s.block(&b.block.digest()).unwrap(), Some(b.block.clone()));
+            }
+            assert_eq!(s.block(&blocks[0].block.digest()).unwrap(), None);
+        }
+        assert!(!dir.path().join("votes.redb").exists());
+        assert!(dir.path().join("votes.redb.migrated").exists());
+        assert!(!dir.path().join("votes.log.migrating").exists());
     }
 
     /// Batches live in segment files: a batch stored twice is written once;
@@ -1167,20 +1223,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (one, two) = (test_batch(1, 1), test_batch(1, 2));
         let (one_bytes, two_bytes) = (encode(&one).unwrap(), encode(&two).unwrap());
+        let vote = |view| SafetyData {
+            last_voted_view: view,
+            ..SafetyData::default()
+        };
         {
             let s = Storage::open(dir.path()).unwrap();
             s.save_batches([(one.digest(), one_bytes.as_slice())])
                 .unwrap();
             s.save_batches([(two.digest(), two_bytes.as_slice())])
                 .unwrap();
+            s.save_vote(None, Some(&vote(7))).unwrap();
         }
-        for file in ["ordo.redb", "votes.redb"] {
-            tear_commit_slot(&dir.path().join(file), Slot::Secondary).unwrap();
-        }
+        tear_commit_slot(&dir.path().join("ordo.redb"), Slot::Secondary).unwrap();
+        super::testing::tear_last_vote(&dir.path().join("votes.log")).unwrap();
         {
             let s = Storage::open(dir.path()).unwrap();
             assert_eq!(s.batch(&one.digest()).unwrap(), Some(one_bytes));
             assert_eq!(s.batch(&two.digest()).unwrap(), Some(two_bytes));
+            assert_eq!(s.load_safety().unwrap(), Some(vote(7)));
         }
         tear_commit_slot(&dir.path().join("ordo.redb"), Slot::Primary).unwrap();
         let err = Storage::open(dir.path())
