@@ -25,8 +25,6 @@
 //!
 //! [`Event::PayloadAvailable`]: crate::Event::PayloadAvailable
 
-use std::collections::HashSet;
-
 use ordo_types::Digest;
 
 pub use crate::messages::InclusionAttachment;
@@ -60,7 +58,7 @@ pub trait InclusionRules: Send {
         &self,
         list_view: View,
         items: &[Digest],
-        ancestors: &HashSet<Digest>,
+        ancestors: &dyn Fn(&Digest) -> bool,
         lists: &[InclusionAttachment],
         max_items: usize,
     ) -> Result<(), String>;

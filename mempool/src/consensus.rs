@@ -149,7 +149,7 @@ impl InclusionRules for MempoolInclusion {
         &self,
         list_view: View,
         items: &[Digest],
-        ancestors: &HashSet<Digest>,
+        ancestors: &dyn Fn(&Digest) -> bool,
         lists: &[InclusionAttachment],
         max_items: usize,
     ) -> Result<(), String> {

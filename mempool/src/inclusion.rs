@@ -96,15 +96,16 @@ pub struct InclusionRule {
 }
 
 /// A proposal as the rule sees it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Proposal<'a> {
     /// The view the attached lists must be for (the view before the
     /// proposal's); stale lists must not count.
     pub list_view: u64,
     /// The batch certificates the block carries.
     pub certs: &'a [Digest],
-    /// Certificates carried by its uncommitted ancestors.
-    pub ancestors: &'a HashSet<Digest>,
+    /// Whether a certificate is carried by an ancestor (uncommitted, or
+    /// committed recently).
+    pub ancestors: &'a dyn Fn(&Digest) -> bool,
     /// The inclusion lists the leader attached.
     pub lists: &'a [InclusionList],
 }
@@ -205,7 +206,7 @@ pub fn check_inclusion(
     let full = proposal.certs.len() >= rule.max_certs;
     let outstanding = required
         .iter()
-        .filter(|d| !proposal.ancestors.contains(*d))
+        .filter(|d| !(proposal.ancestors)(d))
         .take(rule.max_certs);
     for digest in outstanding {
         if !carried.contains(digest) {
@@ -256,7 +257,7 @@ mod tests {
         let proposal = Proposal {
             list_view: VIEW,
             certs: &certs,
-            ancestors: &ancestors,
+            ancestors: &|d| ancestors.contains(d),
             lists: attached,
         };
         check_inclusion(&proposal, committee, &RULE)
