@@ -343,14 +343,19 @@ impl Storage {
     pub fn save_vote(&self, block: Option<&Block>, data: Option<&SafetyData>) -> Result<()> {
         self.votes.append(block, data)?;
         if self.votes.record_bytes() > crate::vote_log::COMPACT_BYTES {
-            // Voted blocks up to the committed tip are kept with it; the
-            // tip is made durable first.
-            self.flush()?;
-            let tip = self.tip()?;
-            let view = self.committed(tip)?.map_or(0, |c| c.block.view());
-            self.votes.compact(view)?;
+            self.compact_votes()?;
         }
         Ok(())
+    }
+
+    /// Rewrites `votes.log` with the safety data and the voted blocks above
+    /// the committed tip (those up to it are kept with the committed chain,
+    /// made durable first).
+    fn compact_votes(&self) -> Result<()> {
+        self.flush()?;
+        let tip = self.tip()?;
+        let view = self.committed(tip)?.map_or(0, |c| c.block.view());
+        self.votes.compact(view)
     }
 
     /// A stored block by digest: one this node voted for (`votes.log`), or
@@ -1114,6 +1119,41 @@ mod tests {
             s.block(&digest(3)).unwrap().as_ref(),
             Some(&blocks[3].block)
         );
+    }
+
+    /// Compacting the votes keeps the safety data and the voted blocks above
+    /// the committed tip; the ones below are still served, from the chain.
+    #[test]
+    fn compacted_votes_keep_what_recovery_needs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cluster, blocks) = committed_blocks(4);
+        let data = SafetyData {
+            last_voted_view: blocks[3].block.view(),
+            ..SafetyData::default()
+        };
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            for b in &blocks {
+                s.save_vote(Some(&b.block), Some(&data)).unwrap();
+            }
+            s.save_commits(&blocks[..2]).unwrap();
+            let before = s.votes.record_bytes();
+            s.compact_votes().unwrap();
+            assert!(s.votes.record_bytes() < before);
+            assert_eq!(s.votes.blocks().len(), 2);
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(s.load_safety().unwrap(), Some(data));
+        for b in &blocks {
+            assert_eq!(s.block(&b.block.digest()).unwrap(), Some(b.block.clone()));
+        }
+        let recovery = s.recovery(&cluster.committee).unwrap();
+        assert_eq!(recovery.root, blocks[1].block);
+        let mut above: Vec<Digest> = recovery.blocks.iter().map(Block::digest).collect();
+        above.sort();
+        let mut expected = vec![blocks[2].block.digest(), blocks[3].block.digest()];
+        expected.sort();
+        assert_eq!(above, expected);
     }
 
     /// A data dir of the previous version keeps its votes in `votes.redb`;
