@@ -210,6 +210,13 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
             decode::<SyncMessage>(bytes).map(|message| ConsensusInput::Sync { from, message })
         },
     )));
+    // Stream frames and answers are small: without TCP_NODELAY a follower
+    // at low load waited on Nagle's algorithm (~15 ms per block).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on an API connection: {e}");
+        }
+    });
     tasks.push(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("API server stopped: {e}");
