@@ -109,6 +109,8 @@ pub struct Storage {
     live: parking_lot::Mutex<std::collections::BTreeMap<u32, u64>>,
     /// When `db` last had a durable commit.
     durable_at: parking_lot::Mutex<std::time::Instant>,
+    /// The committed tip as of the last durable commit of `db`.
+    durable_tip: std::sync::atomic::AtomicU64,
     /// Held while a batch group is appended and its locations committed, so
     /// the log end stored with them covers exactly what they index.
     appending: parking_lot::Mutex<()>,
@@ -171,6 +173,13 @@ impl Storage {
                 }
             }
         }
+        // What is on disk at open is durable.
+        let durable_tip = {
+            let txn = db.begin_read()?;
+            let committed = txn.open_table(COMMITTED)?;
+            let last = committed.last()?;
+            last.map_or(0, |(k, _)| k.value())
+        };
         Ok(Storage {
             db,
             votes,
@@ -178,6 +187,7 @@ impl Storage {
             log,
             live: parking_lot::Mutex::new(live),
             durable_at: parking_lot::Mutex::new(std::time::Instant::now()),
+            durable_tip: std::sync::atomic::AtomicU64::new(durable_tip),
             appending: parking_lot::Mutex::new(()),
         })
     }
@@ -297,8 +307,22 @@ impl Storage {
 
     /// Commits `txn` on `db` with fsync.
     fn commit_durable(&self, txn: redb::WriteTransaction) -> Result<()> {
+        // What this transaction sees is what its commit makes durable.
+        let tip = txn
+            .open_table(COMMITTED)?
+            .last()?
+            .map_or(0, |(k, _)| k.value());
         txn.commit()?;
         *self.durable_at.lock() = std::time::Instant::now();
+        let before = self
+            .durable_tip
+            .swap(tip, std::sync::atomic::Ordering::AcqRel);
+        if tip > before {
+            // Voted blocks the durable chain holds are served from it.
+            if let Some(last) = self.committed(tip)? {
+                self.votes.forget_through(last.block.view());
+            }
+        }
         Ok(())
     }
 
@@ -342,20 +366,27 @@ impl Storage {
     /// the safety data of that vote, in one transaction.
     pub fn save_vote(&self, block: Option<&Block>, data: Option<&SafetyData>) -> Result<()> {
         self.votes.append(block, data)?;
-        if self.votes.record_bytes() > crate::vote_log::COMPACT_BYTES {
+        if self.votes.needs_compaction() {
             self.compact_votes()?;
         }
         Ok(())
     }
 
     /// Rewrites `votes.log` with the safety data and the voted blocks above
-    /// the committed tip (those up to it are kept with the committed chain,
-    /// made durable first).
+    /// the last durably committed tip (those up to it are kept with the
+    /// committed chain).
     fn compact_votes(&self) -> Result<()> {
-        self.flush()?;
-        let tip = self.tip()?;
+        let started = std::time::Instant::now();
+        let tip = self.durable_tip.load(std::sync::atomic::Ordering::Acquire);
         let view = self.committed(tip)?.map_or(0, |c| c.block.view());
-        self.votes.compact(view)
+        self.votes.compact(view)?;
+        tracing::debug!(
+            kept = self.votes.blocks().len(),
+            bytes = self.votes.record_bytes(),
+            took = ?started.elapsed(),
+            "compacted votes.log"
+        );
+        Ok(())
     }
 
     /// A stored block by digest: one this node voted for (`votes.log`), or
@@ -1122,7 +1153,8 @@ mod tests {
     }
 
     /// Compacting the votes keeps the safety data and the voted blocks above
-    /// the committed tip; the ones below are still served, from the chain.
+    /// the durably committed tip; the ones below are still served, from the
+    /// chain.
     #[test]
     fn compacted_votes_keep_what_recovery_needs() {
         let dir = tempfile::tempdir().unwrap();
@@ -1137,6 +1169,15 @@ mod tests {
                 s.save_vote(Some(&b.block), Some(&data)).unwrap();
             }
             s.save_commits(&blocks[..2]).unwrap();
+            // Unless they are durable (a relaxed commit becomes durable
+            // 200 ms after the last durable one), a crash could lose those
+            // commits, so the votes keep every block.
+            let durable = s.durable_tip.load(std::sync::atomic::Ordering::Acquire);
+            s.compact_votes().unwrap();
+            assert_eq!(s.votes.blocks().len(), if durable == 2 { 2 } else { 4 });
+            // Once durable, the chain serves them.
+            s.flush().unwrap();
+            assert_eq!(s.votes.blocks().len(), 2);
             let before = s.votes.record_bytes();
             s.compact_votes().unwrap();
             assert!(s.votes.record_bytes() < before);
