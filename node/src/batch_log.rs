@@ -99,6 +99,7 @@ pub struct Appended {
     pub locations: Vec<Location>,
     pub end: Position,
 }
+
 /// A new segment is started once the active one holds this much.
 pub const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -111,19 +112,27 @@ pub struct Location {
 }
 
 impl Location {
+    /// Where the record starts.
+    pub fn position(self) -> Position {
+        Position {
+            segment: self.segment,
+            offset: self.offset,
+        }
+    }
+
     pub fn to_bytes(self) -> [u8; 16] {
         let mut out = [0; 16];
-        out[..4].copy_from_slice(&self.segment.to_le_bytes());
-        out[4..12].copy_from_slice(&self.offset.to_le_bytes());
+        out[..12].copy_from_slice(&self.position().to_bytes());
         out[12..].copy_from_slice(&self.len.to_le_bytes());
         out
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Option<Location> {
         let bytes: &[u8; 16] = bytes.try_into().ok()?;
+        let start = Position::from_bytes(&bytes[..12])?;
         Some(Location {
-            segment: u32::from_le_bytes(bytes[..4].try_into().ok()?),
-            offset: u64::from_le_bytes(bytes[4..12].try_into().ok()?),
+            segment: start.segment,
+            offset: start.offset,
             len: u32::from_le_bytes(bytes[12..].try_into().ok()?),
         })
     }

@@ -293,11 +293,7 @@ impl Storage {
                 }
             }
             if let Some((_, location, _)) = records.last() {
-                let end = Position {
-                    segment: location.segment,
-                    offset: location.offset,
-                };
-                meta.insert(LOG_END_KEY, end.to_bytes().as_slice())?;
+                meta.insert(LOG_END_KEY, location.position().to_bytes().as_slice())?;
             }
             meta.insert(NEXT_SEQ_KEY, next_seq.to_le_bytes().as_slice())?;
         }
