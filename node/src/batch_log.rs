@@ -120,6 +120,14 @@ impl Location {
         }
     }
 
+    /// Just past the record.
+    pub fn end(self) -> Position {
+        Position {
+            segment: self.segment,
+            offset: self.offset + (HEADER as u64) + u64::from(self.len),
+        }
+    }
+
     pub fn to_bytes(self) -> [u8; 16] {
         let mut out = [0; 16];
         out[..12].copy_from_slice(&self.position().to_bytes());

@@ -214,19 +214,27 @@ impl Storage {
         {
             let log = VoteLog::open(&aside, VOTES_ADVICE)?;
             let txn = db.begin_read()?;
-            if let Ok(blocks) = txn.open_table(BLOCKS) {
-                for entry in blocks.iter()? {
-                    let (_, value) = entry?;
-                    let block: Block = decode(value.value())?;
-                    log.append(Some(&block), None)?;
+            // A table that does not exist is empty; any other error stops
+            // the migration (a node that lost its safety data could vote
+            // twice).
+            match txn.open_table(BLOCKS) {
+                Ok(blocks) => {
+                    for entry in blocks.iter()? {
+                        let (_, value) = entry?;
+                        let block: Block = decode(value.value())?;
+                        log.append(Some(&block), None)?;
+                    }
                 }
+                Err(redb::TableError::TableDoesNotExist(_)) => {}
+                Err(e) => return Err(e.into()),
             }
             let safety: Option<SafetyData> = match txn.open_table(META) {
                 Ok(meta) => meta
                     .get(SAFETY_KEY)?
                     .map(|v| decode(v.value()))
                     .transpose()?,
-                Err(_) => None,
+                Err(redb::TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
             };
             log.append(None, safety.as_ref())?;
         }
@@ -254,11 +262,19 @@ impl Storage {
             let txn = db.begin_read()?;
             let meta = txn.open_table(META)?;
             let end = meta.get(LOG_END_KEY)?;
-            end.and_then(|v| Position::from_bytes(v.value()))
+            end.map(|v| Position::from_bytes(v.value()))
         };
-        // Data dirs of earlier versions committed every location durably.
-        let Some(from) = from else {
-            return Ok(0);
+        let from = match from {
+            Some(Some(from)) => from,
+            // Data dirs of earlier versions committed every location durably.
+            None => return Ok(0),
+            Some(None) => {
+                tracing::warn!("the stored batch log end does not parse; indexing the whole log");
+                Position {
+                    segment: 0,
+                    offset: 0,
+                }
+            }
         };
         let records = log.scan(from)?;
         let txn = db.begin_write()?;
@@ -293,7 +309,7 @@ impl Storage {
                 }
             }
             if let Some((_, location, _)) = records.last() {
-                meta.insert(LOG_END_KEY, location.position().to_bytes().as_slice())?;
+                meta.insert(LOG_END_KEY, location.end().to_bytes().as_slice())?;
             }
             meta.insert(NEXT_SEQ_KEY, next_seq.to_le_bytes().as_slice())?;
         }
@@ -314,9 +330,12 @@ impl Storage {
             .durable_tip
             .swap(tip, std::sync::atomic::Ordering::AcqRel);
         if tip > before {
-            // Voted blocks the durable chain holds are served from it.
-            if let Some(last) = self.committed(tip)? {
-                self.votes.forget_through(last.block.view());
+            // Voted blocks the durable chain holds are served from it. (The
+            // commit succeeded: a failure here is not the caller's error.)
+            match self.committed(tip) {
+                Ok(Some(last)) => self.votes.forget_through(last.block.view()),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("cannot read committed block {tip}: {e}"),
             }
         }
         Ok(())
@@ -1006,6 +1025,9 @@ mod tests {
         }
         for _ in 0..2 {
             let s = Storage::open(dir.path()).unwrap();
+            // The stored log end is past everything indexed.
+            let end = Position::from_bytes(&s.meta_bytes(LOG_END_KEY).unwrap()).unwrap();
+            assert!(s.log.scan(end).unwrap().is_empty());
             for b in [&early, &peer, &own, &delivered_own] {
                 assert_eq!(s.batch(&b.digest()).unwrap(), Some(bytes(b)));
             }

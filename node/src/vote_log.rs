@@ -53,9 +53,9 @@ const ZERO_CHUNK: usize = 64 * 1024;
 /// The file's length is always a multiple of this (a crash while it is
 /// extended leaves whole pages).
 const PAGE: usize = 4096;
-/// How far past the last record a torn one can reach (more than any record
-/// this log writes: a voted block is at most a few hundred KiB).
-const TORN_MAX: usize = 4 * 1024 * 1024;
+/// How far past the last record a torn one can reach: more than any record
+/// this log writes (a voted block came in one network message).
+const TORN_MAX: usize = HEADER + 2 * ordo_types::codec::MAX_MESSAGE_BYTES;
 
 struct Inner {
     file: File,
@@ -135,7 +135,21 @@ fn damage(bytes: &[u8], end: usize) -> Option<String> {
             "bytes at {last} lie past what one torn record after the last one (at {end}) can reach"
         ));
     }
-    let later = (end + 1..bytes.len().saturating_sub(HEADER)).find(|i| parse(bytes, *i).is_some());
+    // Search past what the torn record claims to span (its own bytes are a
+    // block's, which may hold anything), for a record this log could have
+    // written: a body that decodes.
+    let claimed = bytes
+        .get(end..end + HEADER)
+        .filter(|h| h[..4] == MAGIC.to_le_bytes())
+        .and_then(|h| h[4..8].try_into().ok())
+        .map(|len| u32::from_le_bytes(len) as usize)
+        .filter(|len| HEADER + len <= TORN_MAX)
+        .map_or(1, |len| HEADER + len);
+    let later = (end + claimed..bytes.len().saturating_sub(HEADER)).find(|i| {
+        parse(bytes, *i).is_some_and(|body| {
+            !body.is_empty() && decode_local::<(Option<Block>, Option<SafetyData>)>(body).is_ok()
+        })
+    });
     later.map(|at| format!("the record at {end} is damaged and a later one (at {at}) is intact"))
 }
 
@@ -277,10 +291,42 @@ impl VoteLog {
     }
 
     /// Rewrites the file with the safety data and the kept blocks whose
-    /// view is above `view`; the others are forgotten.
+    /// view is above `view`; the others are forgotten. A failure before the
+    /// new file takes the old one's name leaves the old file in use: it is
+    /// logged, and compaction is tried again later. Only a failure to make
+    /// the new name durable is an error.
     pub fn compact(&self, view: View) -> Result<()> {
         let mut inner = self.inner.lock();
         inner.blocks.retain(|_, block| block.view() > view);
+        let fresh = self.path.with_extension("log.new");
+        let (file, end, allocated) = match self.write_compacted(&inner, &fresh) {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot compact {}: {e}; trying again later",
+                    self.path.display()
+                );
+                let _ = std::fs::remove_file(&fresh);
+                inner.compact_at = next_compaction(inner.end);
+                return Ok(());
+            }
+        };
+        // From here on appends go to the new file.
+        inner.file = file;
+        inner.end = end;
+        inner.allocated = allocated;
+        inner.compact_at = next_compaction(end);
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_error("cannot sync", dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the compacted records to `fresh`, syncs it and renames it over
+    /// the log; returns the new file, its end and its length.
+    fn write_compacted(&self, inner: &Inner, fresh: &Path) -> Result<(File, u64, u64)> {
         let mut bytes = record(&encode_local(&(None::<&Block>, inner.safety.as_ref()))?)?;
         for block in inner.blocks.values() {
             bytes.extend(record(&encode_local(&(Some(block), None::<&SafetyData>))?)?);
@@ -289,29 +335,19 @@ impl VoteLog {
         let end = bytes.len() as u64;
         let allocated = end.div_ceil(PAGE as u64) * PAGE as u64;
         bytes.resize(allocated as usize, 0);
-        let fresh = self.path.with_extension("log.new");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
             .read(true)
             .write(true)
-            .open(&fresh)
-            .map_err(|e| io_error("cannot create", &fresh, e))?;
+            .open(fresh)
+            .map_err(|e| io_error("cannot create", fresh, e))?;
         file.write_all_at(&bytes, 0)
             .and_then(|()| file.sync_data())
-            .map_err(|e| io_error("cannot write", &fresh, e))?;
-        std::fs::rename(&fresh, &self.path)
+            .map_err(|e| io_error("cannot write", fresh, e))?;
+        std::fs::rename(fresh, &self.path)
             .map_err(|e| io_error("cannot replace", &self.path, e))?;
-        if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_error("cannot sync", dir, e))?;
-        }
-        inner.file = file;
-        inner.end = end;
-        inner.allocated = allocated;
-        inner.compact_at = next_compaction(end);
-        Ok(())
+        Ok((file, end, allocated))
     }
 }
 
@@ -419,6 +455,29 @@ mod tests {
             err.contains("damaged") && err.contains("restore it"),
             "{err}"
         );
+    }
+
+    /// A torn record's body may hold anything, even an intact record (a
+    /// block can carry arbitrary bytes): that is not damage.
+    #[test]
+    fn a_record_inside_a_torn_one_is_not_taken_for_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("votes.log");
+        let end = {
+            let log = VoteLog::open(&path, "").unwrap();
+            log.append(None, Some(&safety(5))).unwrap();
+            log.record_bytes()
+        };
+        let inner = record(&encode_local(&(None::<&Block>, Some(&safety(9)))).unwrap()).unwrap();
+        let mut body = vec![1u8; 100];
+        body.extend(&inner);
+        body.extend(vec![2u8; 100]);
+        let outer = record(&body).unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all_at(&outer[..outer.len() - 50], end).unwrap();
+        drop(file);
+        let log = VoteLog::open(&path, "").unwrap();
+        assert_eq!(log.safety(), Some(safety(5)));
     }
 
     #[test]
