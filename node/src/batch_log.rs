@@ -13,9 +13,8 @@
 //! group is padded to a 4 KiB boundary for that; reads go through the page
 //! cache as usual.
 //!
-//! Record: `magic u32 | len u32 | check [u8; 16] | body`, little endian;
-//! `check` is the start of blake3 over the body, so a torn or overwritten
-//! record is an error on read, never wrong bytes. The magic also tells this
+//! Each batch is one checksummed record ([`crate::record`]), so a torn or
+//! overwritten record is an error on read, never wrong bytes. The magic tells this
 //! node's own batches from peers' ([`Kind`]). Segments are deleted whole by
 //! [`crate::storage::Storage`] once nothing it keeps points into them.
 //!
@@ -37,10 +36,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::record::{check, io_error, HEADER};
 
 const MAGIC: u32 = 0x4f42_4c31; // "OBL1"
 const MAGIC_OWN: u32 = 0x4f42_4c32; // "OBL2"
-const HEADER: usize = 4 + 4 + 16;
 
 /// Whose batch a record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,8 +58,7 @@ impl Kind {
         }
     }
 
-    fn of_magic(magic: &[u8]) -> Option<Kind> {
-        let magic = u32::from_le_bytes(magic.try_into().ok()?);
+    fn of_magic(magic: u32) -> Option<Kind> {
         match magic {
             MAGIC => Some(Kind::Batch),
             MAGIC_OWN => Some(Kind::Own),
@@ -169,17 +167,6 @@ pub struct BatchLog {
     active: Mutex<Active>,
     /// Read handles, by segment.
     readers: Mutex<BTreeMap<u32, Arc<File>>>,
-}
-
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Storage(format!("{what} {}: {e}", path.display()))
-}
-
-fn check(body: &[u8]) -> [u8; 16] {
-    let hash = ordo_types::Digest::of(body);
-    let mut out = [0; 16];
-    out.copy_from_slice(&hash.as_bytes()[..16]);
-    out
 }
 
 impl BatchLog {
@@ -325,9 +312,7 @@ impl BatchLog {
                 offset: active.len + at as u64,
                 len,
             });
-            block[at..at + 4].copy_from_slice(&kind.magic().to_le_bytes());
-            block[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
-            block[at + 8..at + HEADER].copy_from_slice(&check(body));
+            crate::record::write_header(&mut block[at..at + HEADER], kind.magic(), body)?;
             block[at + HEADER..at + HEADER + body.len()].copy_from_slice(body);
             at += HEADER + body.len();
         }
@@ -388,7 +373,8 @@ impl BatchLog {
             ))
         };
         let (header, body) = record.split_at(HEADER);
-        if Kind::of_magic(&header[..4]).is_none() {
+        let magic = header[..4].try_into().map(u32::from_le_bytes);
+        if magic.ok().and_then(Kind::of_magic).is_none() {
             return Err(bad("has no record header"));
         }
         if header[4..8] != location.len.to_le_bytes() {
@@ -420,21 +406,18 @@ impl BatchLog {
             } else {
                 0
             };
-            while let Some(header) = bytes.get(at..at + HEADER) {
-                let record = Kind::of_magic(&header[..4]).and_then(|kind| {
-                    let len = u32::from_le_bytes(header[4..8].try_into().ok()?);
-                    let body = bytes.get(at + HEADER..at + HEADER + len as usize)?;
-                    (header[8..] == check(body)).then_some((kind, len, body))
-                });
+            while at + HEADER <= bytes.len() {
+                let record = crate::record::parse(&bytes, at)
+                    .and_then(|(magic, body)| Some((Kind::of_magic(magic)?, body)));
                 match record {
-                    Some((kind, len, body)) => {
+                    Some((kind, body)) => {
                         let location = Location {
                             segment,
                             offset: at as u64,
-                            len,
+                            len: body.len() as u32,
                         };
                         found.push((kind, location, body.to_vec()));
-                        at += HEADER + len as usize;
+                        at += HEADER + body.len();
                     }
                     // The padding after a group: the next one starts on a
                     // block boundary.
@@ -542,6 +525,20 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// Appends `parts` to segment `segment` behind the log's back (a torn
+    /// write); returns the segment's path.
+    fn append_raw(dir: &Path, segment: u32, parts: &[&[u8]]) -> PathBuf {
+        let path = BatchLog::path(dir, segment);
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for part in parts {
+            file.write_all(part).unwrap();
+        }
+        path
+    }
+
     #[test]
     fn append_read_reopen_and_rotate() {
         let dir = tempfile::tempdir().unwrap();
@@ -612,14 +609,7 @@ mod tests {
             .locations[0];
         drop(log);
         // A crash in the middle of the next append: half a record.
-        let path = BatchLog::path(dir.path(), 0);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        file.write_all(&MAGIC.to_le_bytes()).unwrap();
-        file.write_all(&[1, 2, 3]).unwrap();
-        drop(file);
+        let path = append_raw(dir.path(), 0, &[&MAGIC.to_le_bytes(), &[1, 2, 3]]);
         let log = BatchLog::open(dir.path()).unwrap();
         let next = log.append([(Kind::Batch, &b"next"[..])]).unwrap().locations[0];
         assert_eq!(log.read(next).unwrap(), b"next");
@@ -665,14 +655,11 @@ mod tests {
         drop(log);
         // A torn append at the end of segment 0; the reopened log goes on
         // in segment 1, and the scan crosses to it.
-        let path = BatchLog::path(dir.path(), 0);
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        file.write_all(&MAGIC_OWN.to_le_bytes()).unwrap();
-        file.write_all(&[200, 0, 0, 0, 9, 9, 9]).unwrap();
-        drop(file);
+        append_raw(
+            dir.path(),
+            0,
+            &[&MAGIC_OWN.to_le_bytes(), &[200, 0, 0, 0, 9, 9, 9]],
+        );
         let log = BatchLog::open(dir.path()).unwrap();
         let third = log.append([(Kind::Own, &body(4)[..])]).unwrap();
         assert_eq!(third.locations[0].segment, 1);

@@ -26,6 +26,7 @@ pub mod mempool_actor;
 pub mod metrics;
 pub mod output;
 pub mod payload;
+pub mod record;
 pub mod runtime;
 pub mod shared;
 pub mod storage;

@@ -99,6 +99,12 @@ struct StoredOutput {
     skipped: Vec<(u32, u32)>,
 }
 
+/// The highest height in `committed` (0 if empty).
+fn last_height(committed: &impl ReadableTable<u64, &'static [u8]>) -> Result<Height> {
+    let last = committed.last()?;
+    Ok(last.map_or(0, |(k, _)| k.value()))
+}
+
 /// The node's database.
 pub struct Storage {
     db: Database,
@@ -174,12 +180,7 @@ impl Storage {
             }
         }
         // What is on disk at open is durable.
-        let durable_tip = {
-            let txn = db.begin_read()?;
-            let committed = txn.open_table(COMMITTED)?;
-            let last = committed.last()?;
-            last.map_or(0, |(k, _)| k.value())
-        };
+        let durable_tip = last_height(&db.begin_read()?.open_table(COMMITTED)?)?;
         Ok(Storage {
             db,
             votes,
@@ -320,10 +321,7 @@ impl Storage {
     /// Commits `txn` on `db` with fsync.
     fn commit_durable(&self, txn: redb::WriteTransaction) -> Result<()> {
         // What this transaction sees is what its commit makes durable.
-        let tip = txn
-            .open_table(COMMITTED)?
-            .last()?
-            .map_or(0, |(k, _)| k.value());
+        let tip = last_height(&txn.open_table(COMMITTED)?)?;
         txn.commit()?;
         *self.durable_at.lock() = std::time::Instant::now();
         let before = self
@@ -456,10 +454,7 @@ impl Storage {
 
     /// The height of the last committed block (0 before any).
     pub fn tip(&self) -> Result<Height> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(COMMITTED)?;
-        let last = table.last()?;
-        Ok(last.map_or(0, |(k, _)| k.value()))
+        last_height(&self.db.begin_read()?.open_table(COMMITTED)?)
     }
 
     pub fn committed(&self, height: Height) -> Result<Option<CommittedBlock>> {

@@ -10,9 +10,9 @@
 //! vote wrote several copy-on-write pages and a header, and took about 10 %
 //! of the bench machine's CPU at 50,000 tx/s (docs/performance.md).
 //!
-//! Record: `magic u32 | len u32 | check [u8; 16] | body`, little endian,
-//! where `check` is the start of blake3 over the body and the body is the
-//! pair `(Option<Block>, Option<SafetyData>)`. Reading the file back, the last safety data wins and the
+//! Each vote is one checksummed record ([`crate::record`]) whose body is
+//! the pair `(Option<Block>, Option<SafetyData>)`. Reading the file back,
+//! the last safety data wins and the
 //! blocks are collected. The valid records run from the start of the file
 //! to the first invalid one: a torn last record (a crash during the write)
 //! is ignored and overwritten. A valid record *after* an invalid one means
@@ -39,9 +39,9 @@ use ordo_types::Digest;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::record::{io_error, HEADER};
 
 const MAGIC: u32 = 0x4f56_4c31; // "OVL1"
-const HEADER: usize = 4 + 4 + 16;
 /// The file grows by this many zero bytes at a time.
 pub const EXTEND_BYTES: u64 = 1024 * 1024;
 /// Records past this (plus a random part of as much again, so the nodes of
@@ -82,37 +82,15 @@ pub struct VoteLog {
     inner: Mutex<Inner>,
 }
 
-fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::Storage(format!("{what} {}: {e}", path.display()))
-}
-
-fn check(body: &[u8]) -> [u8; 16] {
-    let hash = Digest::of(body);
-    let mut out = [0; 16];
-    out.copy_from_slice(&hash.as_bytes()[..16]);
-    out
-}
-
 fn record(body: &[u8]) -> Result<Vec<u8>> {
-    let len = u32::try_from(body.len())
-        .map_err(|_| Error::Storage(format!("vote record of {} bytes", body.len())))?;
-    let mut out = Vec::with_capacity(HEADER + body.len());
-    out.extend_from_slice(&MAGIC.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&check(body));
-    out.extend_from_slice(body);
-    Ok(out)
+    crate::record::encode(MAGIC, body)
 }
 
-/// The record starting at `at`, if there is a valid one.
+/// The body of the vote record starting at `at`, if there is a valid one.
 fn parse(bytes: &[u8], at: usize) -> Option<&[u8]> {
-    let header = bytes.get(at..at + HEADER)?;
-    if header[..4] != MAGIC.to_le_bytes() {
-        return None;
-    }
-    let len = u32::from_le_bytes(header[4..8].try_into().ok()?) as usize;
-    let body = bytes.get(at + HEADER..at + HEADER + len)?;
-    (header[8..] == check(body)).then_some(body)
+    crate::record::parse(bytes, at)
+        .filter(|(magic, _)| *magic == MAGIC)
+        .map(|(_, body)| body)
 }
 
 /// Why the file cannot be what this log wrote and a crash left, if so:
