@@ -6,7 +6,6 @@
 //! sequence, so every node skips the same ones; it is rebuilt from storage
 //! on restart.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use ordo_mempool::{Batch, Transaction};
@@ -24,41 +23,56 @@ const SHARDS: usize = 1 << SHARD_BITS;
 /// A delivery taking this long is logged (with what took the time).
 const SLOW_DELIVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Fill, in 64ths of what a set holds before it must reallocate, at which
-/// set `i` is doubled ahead of need: from [`GROW_FROM`] for set 0 to
-/// [`GROW_TO`] for the last. Uniform keys fill all sets at one pace, so
-/// with one threshold they would all double within a few deliveries of
-/// each other; staggered, their doublings spread over about half of each
-/// doubling period. Growing a set of 30,000 entries costs ~2 ms on an idle
-/// bench machine and ~20 ms with four nodes on its two cores: 64 of them
-/// back to back had put a second of work into half a second of deliveries.
+/// Fill, in 64ths of what a map holds before it must reallocate, at which
+/// map `i` is swept of expired entries (and doubled if the sweep freed too
+/// little) ahead of need: from [`GROW_FROM`] for map 0 to [`GROW_TO`] for
+/// the last. Uniform keys fill all maps at one pace, so with one threshold
+/// they would all double within a few deliveries of each other; staggered,
+/// their doublings spread over about half of each doubling period. Growing
+/// a set of 30,000 entries costs ~2 ms on an idle bench machine and ~20 ms
+/// with four nodes on its two cores: 64 of them back to back had put a
+/// second of work into half a second of deliveries.
 const GROW_FROM: usize = 28;
 const GROW_TO: usize = 54;
-/// Recent transactions, by height. Each is remembered by the first 16
-/// bytes of its digest (a collision needs 2^64 work even for transactions
-/// an attacker picks both of, and only makes the attacker's own second one
-/// look repeated): at a hundred thousand transactions a second over a
-/// window of minutes, the window is tens of millions of entries, so their
-/// size is the node's memory.
+
+/// A remembered transaction: the first 16 bytes of its digest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key(u64, u64);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // A digest prefix is uniform already: `DigestState` mixes one word.
+        state.write_u64(self.0);
+    }
+}
+
+/// Recent transactions, with the height each was first committed at. Each
+/// is remembered by the first 16 bytes of its digest (a collision needs
+/// 2^64 work even for transactions an attacker picks both of, and only
+/// makes the attacker's own second one look repeated): at a hundred
+/// thousand transactions a second over a window of minutes, the window is
+/// tens of millions of entries, so their size is the node's memory.
 ///
-/// The keys are spread over [`SHARDS`] sets by their top bits, so a set
+/// Expiry is lazy: an entry whose height left the window counts as absent
+/// (a repeat of it is fresh again and takes the new height), and expired
+/// entries are dropped in bulk when their map fills up, instead of one
+/// removal per transaction when its height leaves the window (a cache miss
+/// each, and a list of every height's keys to find them by).
+///
+/// The keys are spread over [`SHARDS`] maps by their top bits, so a map
 /// that outgrows its table rehashes a 64th of the window at a time: one
 /// set of millions of entries stalled delivery for hundreds of
 /// milliseconds each time it doubled (at 50,000 tx/s over 60 s the p99
 /// went from 95 ms with a 1,000-height window to 307–500 ms with 10,000).
-/// Uniform keys fill all sets at the same pace, though, so left alone they
-/// would all double within a few deliveries of each other; instead each
-/// delivery looks at one set, in turn, and grows it ahead of need once it
-/// reaches its own threshold (between [`GROW_FROM`] and [`GROW_TO`]), so a
-/// delivery rehashes at most one set and the rehashes are spread out.
+/// Each delivery looks at one map, in turn: once it reaches its own
+/// threshold (between [`GROW_FROM`] and [`GROW_TO`]) it is swept, and
+/// doubled if the sweep freed less than an eighth of that threshold, so a
+/// delivery sweeps or rehashes at most one map and the work is spread out.
 pub struct Dedupe {
     window: u64,
-    seen: Vec<std::collections::HashSet<u128, ordo_types::DigestState>>,
-    /// The set the next delivery looks at for growing.
+    seen: Vec<std::collections::HashMap<Key, u64, ordo_types::DigestState>>,
+    /// The map the next delivery looks at for sweeping or growing.
     next_grow: usize,
-    /// What each height added to `seen` (never a repeat, so removing a
-    /// height's list when it leaves the window removes exactly its entries).
-    heights: VecDeque<(u64, Vec<u128>)>,
 }
 
 impl Dedupe {
@@ -67,65 +81,68 @@ impl Dedupe {
             window,
             seen: (0..SHARDS).map(|_| Default::default()).collect(),
             next_grow: 0,
-            heights: VecDeque::new(),
         }
     }
 
-    fn shard(
-        &mut self,
-        key: u128,
-    ) -> &mut std::collections::HashSet<u128, ordo_types::DigestState> {
-        let index = (key >> (128 - SHARD_BITS)) as usize;
-        &mut self.seen[index]
-    }
-
-    fn key(digest: &Digest) -> u128 {
-        let mut prefix = [0u8; 16];
-        prefix.copy_from_slice(&digest.0[..16]);
-        u128::from_le_bytes(prefix)
+    fn key(digest: &Digest) -> Key {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&digest.0[..8]);
+        let low = u64::from_le_bytes(word);
+        word.copy_from_slice(&digest.0[8..16]);
+        Key(low, u64::from_le_bytes(word))
     }
 
     /// Records the transactions of `height` and returns the positions of
     /// repeats (already seen within the window, or earlier in this block).
     pub fn apply(&mut self, height: u64, batches: &[Batch]) -> Vec<(u32, u32)> {
-        while self
-            .heights
-            .front()
-            .is_some_and(|(h, _)| *h + self.window <= height)
-        {
-            if let Some((_, keys)) = self.heights.pop_front() {
-                for key in keys {
-                    self.shard(key).remove(&key);
-                }
-            }
-        }
+        use std::collections::hash_map::Entry;
         let mut skipped = Vec::new();
-        let mut fresh = Vec::new();
         for (b, batch) in batches.iter().enumerate() {
             Transaction::compute_digests(&batch.txs);
             for (t, tx) in batch.txs.iter().enumerate() {
                 let key = Self::key(&tx.digest());
-                if self.shard(key).insert(key) {
-                    fresh.push(key);
-                } else {
-                    skipped.push((b as u32, t as u32));
+                let shard = &mut self.seen[(key.1 >> (64 - SHARD_BITS)) as usize];
+                match shard.entry(key) {
+                    Entry::Vacant(entry) => {
+                        entry.insert(height);
+                    }
+                    Entry::Occupied(mut entry) => {
+                        if *entry.get() + self.window > height {
+                            skipped.push((b as u32, t as u32));
+                        } else {
+                            entry.insert(height);
+                        }
+                    }
                 }
             }
         }
-        self.heights.push_back((height, fresh));
-        self.grow_one();
+        self.sweep_one(height);
         skipped
     }
 
-    /// Doubles the next set in turn if it reached its threshold.
-    fn grow_one(&mut self) {
+    /// Sweeps the next map in turn of what left the window if it reached
+    /// its threshold, and doubles it if that freed too little.
+    fn sweep_one(&mut self, height: u64) {
         let i = self.next_grow;
         self.next_grow = (i + 1) % SHARDS;
         let threshold = GROW_FROM + (GROW_TO - GROW_FROM) * i / (SHARDS - 1);
-        let set = &mut self.seen[i];
-        if set.len() * 64 >= set.capacity() * threshold {
-            set.reserve(set.len().max(64));
+        let window = self.window;
+        let map = &mut self.seen[i];
+        if map.len() * 64 < map.capacity() * threshold {
+            return;
         }
+        map.retain(|_, first| *first + window > height);
+        // Freed less than an eighth of the threshold: sweeps would come too
+        // often (each reads the whole map), so double it.
+        if map.len() * 64 * 8 >= map.capacity() * threshold * 7 {
+            map.reserve(map.len().max(64));
+        }
+    }
+
+    /// Transactions remembered, expired ones not yet swept included.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.seen.iter().map(|s| s.len()).sum()
     }
 }
 
@@ -240,6 +257,41 @@ mod tests {
         );
         // Height 1 left the window: "a" and "b" are new again; "c" is not.
         assert_eq!(d.apply(3, &[batch(0, &[b"a", b"c"])]), vec![(0, 1)]);
+        // "a" counts from height 3 now; "b" (height 1) and "c" (height 2)
+        // have left the window.
+        assert_eq!(d.apply(4, &[batch(0, &[b"a", b"b", b"c"])]), vec![(0, 0)]);
+    }
+
+    /// Entries that left the window are dropped in bulk as their maps fill:
+    /// memory follows the window, not the whole history.
+    #[test]
+    fn expired_entries_are_swept() {
+        let window = 50;
+        let per_height = 400;
+        let mut d = Dedupe::new(window);
+        let mut n = 0u64;
+        let mut most = 0;
+        for height in 1..=3_000u64 {
+            let payloads: Vec<Vec<u8>> = (0..per_height)
+                .map(|_| {
+                    n += 1;
+                    n.to_le_bytes().to_vec()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            assert!(d.apply(height, &[batch(0, &refs)]).is_empty());
+            most = most.max(d.remembered());
+        }
+        let live = window as usize * per_height;
+        assert!(
+            most <= 4 * live,
+            "{most} remembered for {live} in the window"
+        );
+        let capacity: usize = d.seen.iter().map(|s| s.capacity()).sum();
+        assert!(capacity <= 8 * live, "capacity {capacity} for {live}");
+        // What is in the window is still caught.
+        let last = n.to_le_bytes().to_vec();
+        assert_eq!(d.apply(3_001, &[batch(0, &[&last])]), vec![(0, 0)]);
     }
 
     /// At a steady rate no set reaches the point where inserting forces it
@@ -275,7 +327,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(d.seen.iter().map(|s| s.len()).sum::<usize>(), 800_000);
+        assert_eq!(d.remembered(), 800_000);
         // Spread out: no 64 deliveries in a row grow more than a quarter of
         // the sets (with one threshold for all, all 64 grew in a row).
         let most = growths
