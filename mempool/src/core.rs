@@ -9,7 +9,7 @@
 //! [`Action::Persist`] must be durable before any later action runs. That is
 //! what makes an ack a promise: it leaves only after the batch is stored.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use ordo_types::{Committee, Digest, Keypair, NodeIndex, Signature};
 
@@ -125,6 +125,9 @@ pub struct Mempool {
     own: BTreeMap<Digest, OwnBatch>,
     /// How many of `own` were sealed before a restart.
     own_resumed: usize,
+    /// Own batches sealed and stored while dissemination was paused (see
+    /// [`Mempool::disseminates`]), oldest first: sent once it resumes.
+    held: VecDeque<Batch>,
     store: HashMap<Digest, Batch>,
     windows: HashMap<NodeIndex, AuthorWindow>,
     pending: PendingCerts,
@@ -157,6 +160,7 @@ impl Mempool {
             config,
             own: BTreeMap::new(),
             own_resumed: 0,
+            held: VecDeque::new(),
             store: HashMap::new(),
             windows: HashMap::new(),
         })
@@ -187,6 +191,7 @@ impl Mempool {
                 self.on_committed(now_ms, height, certs, &mut actions)
             }
         }
+        self.release_held(now_ms, &mut actions);
         actions
     }
 
@@ -255,16 +260,31 @@ impl Mempool {
     }
 
     /// False while `max_inflight_batches` own batches await certificates,
-    /// or `max_uncommitted_batches` own certified ones await a block: the
-    /// host should stop draining the intake (which then answers busy).
+    /// or `max_uncommitted_batches` own certified ones await a block: new
+    /// own batches are then sealed and stored but held back (a paused
+    /// intake's transactions are durable all the same), and sent once this
+    /// is true again.
     ///
     /// Batches resumed after a restart do not count as in flight: peers
     /// that already committed one do not answer for it, so it may wait
     /// until this node has caught up; new transactions meanwhile are
     /// sealed (and so made durable) at once.
-    pub fn accepts_transactions(&self) -> bool {
+    pub fn disseminates(&self) -> bool {
         self.own.len() - self.own_resumed < self.config.max_inflight_batches
             && self.pending.author_len(self.me) < self.config.max_uncommitted_batches
+    }
+
+    /// False while dissemination is paused ([`Mempool::disseminates`]) and
+    /// `max_inflight_batches` sealed batches are held back already: the
+    /// host should stop draining the intake (which then answers busy).
+    pub fn accepts_transactions(&self) -> bool {
+        self.disseminates() || self.held.len() < self.config.max_inflight_batches
+    }
+
+    /// Own batches sealed and stored but held back while dissemination is
+    /// paused.
+    pub fn held(&self) -> usize {
+        self.held.len()
     }
 
     /// Own batches disseminated and still collecting acks.
@@ -347,10 +367,31 @@ impl Mempool {
         Some(own)
     }
 
-    /// Own batch: store, send to all, and count our own ack.
+    /// Own batch: store, send to all, and count our own ack; while
+    /// dissemination is paused (or earlier batches are held), store it and
+    /// hold it back.
     fn disseminate(&mut self, now_ms: u64, batch: Batch, actions: &mut Vec<Action>) {
-        let digest = batch.digest();
         actions.push(Action::Persist(batch.clone()));
+        if !self.held.is_empty() || !self.disseminates() {
+            self.held.push_back(batch);
+            return;
+        }
+        self.send_own(now_ms, batch, actions);
+    }
+
+    /// Sends held batches, oldest first, while dissemination allows.
+    fn release_held(&mut self, now_ms: u64, actions: &mut Vec<Action>) {
+        while self.disseminates() {
+            let Some(batch) = self.held.pop_front() else {
+                return;
+            };
+            self.send_own(now_ms, batch, actions);
+        }
+    }
+
+    /// Sends a stored own batch to all and counts our own ack.
+    fn send_own(&mut self, now_ms: u64, batch: Batch, actions: &mut Vec<Action>) {
+        let digest = batch.digest();
         actions.push(Action::Broadcast(Message::Batch(batch.clone())));
         if self.track_own(now_ms, digest, batch, false, actions) {
             actions.push(Action::ScheduleTimer {

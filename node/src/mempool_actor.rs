@@ -62,8 +62,10 @@ pub enum MempoolInput {
 /// How often the stall watch looks.
 const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// How long the intake may be paused (own batches not certified) before the
-/// API refuses new transactions instead of queueing them undurably.
+/// How long dissemination may be paused (own batches not certified or not
+/// ordered) before the API refuses new transactions: until then they are
+/// sealed, stored and held back (up to `max_inflight_batches` batches),
+/// then they would wait in the intake, undurably.
 const INTAKE_STALL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long delivery or the intake may be stuck before it is logged (and
@@ -110,7 +112,7 @@ impl Stalls {
             (Some(wait), _) => Some((wait.height, now)),
             (None, _) => None,
         };
-        if core.accepts_transactions() {
+        if core.disseminates() {
             self.intake_paused_since = None;
         } else {
             let since = *self.intake_paused_since.get_or_insert(now);
@@ -118,6 +120,7 @@ impl Stalls {
                 tracing::warn!(
                     in_flight = core.own_in_flight(),
                     uncommitted = core.pending().author_len(core.me()),
+                    held = core.held(),
                     queued = intake.len(),
                     "intake paused: own batches await certificates or a block"
                 );

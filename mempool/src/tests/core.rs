@@ -518,30 +518,67 @@ fn n1_certifies_alone() {
     assert_eq!(cert[0].verify(&committee), Ok(()));
 }
 
-/// Certified own batches that consensus has not committed yet stop the
-/// intake at `max_uncommitted_batches`; a commit opens it again.
+/// Certified own batches that consensus has not committed yet pause
+/// dissemination at `max_uncommitted_batches`. Batches sealed meanwhile are
+/// stored (so what the intake answered 202 for is durable) but held back,
+/// up to `max_inflight_batches`; then the intake stops. A commit sends the
+/// held ones, oldest first, without storing them again.
 #[test]
-fn uncommitted_own_batches_stop_the_intake() {
+fn uncommitted_own_batches_pause_dissemination_and_hold_stored_batches() {
     let (committee, keys) = ordo_types::Committee::for_testing(1);
     let config = crate::Config {
         max_uncommitted_batches: 2,
+        max_inflight_batches: 2,
         ..config()
     };
     let mut node = crate::Mempool::new(0, keys[0].clone(), committee, config, 0).unwrap();
     for i in 0..2 {
-        assert!(node.accepts_transactions(), "batch {i}");
+        assert!(node.disseminates(), "batch {i}");
         node.handle(0, Event::Transactions(vec![tx(1, &"x".repeat(100))]));
     }
     assert_eq!(node.pending().len(), 2);
+    assert!(!node.disseminates());
+    let mut held = Vec::new();
+    for i in 0..2 {
+        assert!(node.accepts_transactions(), "held batch {i}");
+        let actions = node.handle(1, Event::Transactions(vec![tx(1, &"y".repeat(100 + i))]));
+        assert_eq!(kinds(&actions), ["persist"], "held batch {i}");
+        if let [Action::Persist(batch)] = actions.as_slice() {
+            held.push(batch.digest());
+        }
+    }
+    assert_eq!(node.held(), 2);
     assert!(!node.accepts_transactions());
-    let first = node.payload(1, &HashSet::new());
-    node.handle(
-        1,
+    let both = node.payload(2, &HashSet::new());
+    let actions = node.handle(
+        2,
         Event::Committed {
             height: 1,
-            certs: first,
+            certs: both,
         },
     );
+    // Room for two again: both held batches go, in order (after the
+    // committed block's delivery), certified at once in a committee of one.
+    assert_eq!(
+        kinds(&actions),
+        [
+            "deliver",
+            "broadcast-batch",
+            "broadcast-cert",
+            "broadcast-batch",
+            "broadcast-cert"
+        ]
+    );
+    let sent: Vec<Digest> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Broadcast(Message::Batch(b)) => Some(b.digest()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, held);
+    assert_eq!(node.held(), 0);
+    assert!(!node.disseminates());
     assert!(node.accepts_transactions());
 }
 
@@ -642,23 +679,23 @@ fn resumed_batches_do_not_pause_the_intake() {
     restarted.resume_own(0, resumed.clone());
     assert_eq!(restarted.own_in_flight(), 5);
     assert!(
-        restarted.accepts_transactions(),
+        restarted.disseminates(),
         "resumed batches are not in flight"
     );
-    // New batches still count: two in flight stop the intake.
+    // New batches still count: two in flight pause sending.
     for i in 0..2 {
-        assert!(restarted.accepts_transactions(), "new batch {i}");
+        assert!(restarted.disseminates(), "new batch {i}");
         restarted.handle(1, Event::Transactions(vec![tx(1, &"n".repeat(100 + i))]));
         restarted.handle(30, Event::TimerFired(Timer::SealBatch));
     }
     assert_eq!(restarted.own_in_flight(), 7);
-    assert!(!restarted.accepts_transactions());
+    assert!(!restarted.disseminates());
     // A resumed batch certified (its old certificate handed back) leaves
-    // the count without opening the intake; the limit is on new batches.
+    // the count without resuming sending; the limit is on new batches.
     let old = cert(&keys, &resumed[0], &[0, 1, 2]);
     restarted.handle(40, from(1, Message::Cert(old)));
     assert_eq!(restarted.own_in_flight(), 6);
-    assert!(!restarted.accepts_transactions());
+    assert!(!restarted.disseminates());
 }
 
 /// A committed batch still being fetched is taken from a plain re-send.
