@@ -60,6 +60,9 @@ fn bench_reports_held_throughput_latency_and_resources() {
             "none",
             "--set",
             "mempool.batch_delay_ms=20",
+            "--log",
+            "info",
+            "--keep",
             "--out",
         ])
         .arg(&report)
@@ -82,7 +85,18 @@ fn bench_reports_held_throughput_latency_and_resources() {
     assert_eq!(r["nodes"].as_array().unwrap().len(), 4);
     assert!(r["nodes"][0]["peak_rss_mib"].as_f64().unwrap() > 0.0);
     assert_eq!(r["config"]["overrides"][0], "mempool.batch_delay_ms=20");
+    assert_eq!(r["config"]["node_log"], "info");
     assert_eq!(r["refused"], 0, "{r}");
+    // `--keep` leaves the cluster folder with the nodes' logs, at `--log`.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("kept the cluster folder (node logs: node-*.log): "))
+        .unwrap_or_else(|| panic!("no kept folder named: {stderr}"));
+    let kept = std::path::PathBuf::from(kept);
+    let log = std::fs::read_to_string(kept.join("node-0.log")).unwrap();
+    assert!(log.contains("INFO"), "node 0 logged no info line: {log}");
+    std::fs::remove_dir_all(&kept).unwrap();
     // A bad override is refused before anything runs long.
     let bad = Command::new(support::ordo())
         .args(["bench", "--duration", "1", "--set", "no-equals-sign"])

@@ -60,6 +60,15 @@ pub struct Args {
     /// as TOML, else taken as a string).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     set: Vec<String>,
+    /// The nodes' log filter (`RUST_LOG` syntax). Quieter than `info`
+    /// by default so that logging never costs throughput; `info` (or a
+    /// per-module filter) to see what the nodes did, with `--keep`.
+    #[arg(long, value_name = "FILTER", default_value = "warn")]
+    log: String,
+    /// Keep each run's cluster folder (configs, keys, node logs, data)
+    /// instead of deleting it, and print where it is.
+    #[arg(long)]
+    keep: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -129,11 +138,11 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
         let text = text.replace("da = \"local\"", &format!("da = \"{}\"", args.da));
         std::fs::write(path, apply_overrides(&text, &args.set)?)?;
     }
-    // Benches log at warn so logging never costs throughput.
     let committee = Arc::new(Committee::load(&dir.path().join("committee.toml"))?);
     let apis: Vec<SocketAddr> = committee.members().iter().map(|m| m.api_address).collect();
     let exe = std::env::current_exe()?;
-    std::env::set_var("RUST_LOG", "warn");
+    // The nodes inherit it.
+    std::env::set_var("RUST_LOG", &args.log);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -159,6 +168,13 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
         }
     });
     children.stop();
+    if args.keep {
+        let kept = dir.keep();
+        eprintln!(
+            "kept the cluster folder (node logs: node-*.log): {}",
+            kept.display()
+        );
+    }
     let mut report = result?;
     report["config"] = json!({
         "nodes": args.nodes, "offered_tx_per_s": rate, "tx_bytes": args.tx_size,
@@ -167,6 +183,7 @@ fn one_run(args: &Args, rate: u64) -> anyhow::Result<serde_json::Value> {
         "node_config": "ordo testnet defaults (QUIC+TLS, redb with fsync, durable acks)",
         "da_backend": args.da,
         "overrides": args.set,
+        "node_log": args.log,
     });
     report["git_commit"] = json!(git_commit());
     Ok(report)
