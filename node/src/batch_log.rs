@@ -36,7 +36,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::record::{check, io_error, HEADER};
+use crate::record::{check, io_error, sync_dir, HEADER};
 
 const MAGIC: u32 = 0x4f42_4c31; // "OBL1"
 const MAGIC_OWN: u32 = 0x4f42_4c32; // "OBL2"
@@ -419,9 +419,13 @@ impl BatchLog {
                         found.push((kind, location, body.to_vec()));
                         at += HEADER + body.len();
                     }
-                    // The padding after a group: the next one starts on a
-                    // block boundary.
-                    None if at % ALIGN != 0 => at = align_up(at as u64) as usize,
+                    // The zero padding after a group: the next one starts
+                    // on a block boundary. Anything else is a torn group
+                    // (the segment's last): what follows is not a record,
+                    // even where its bytes (a client's) parse as one.
+                    None if at % ALIGN != 0 && is_padding(&bytes, at) => {
+                        at = align_up(at as u64) as usize
+                    }
                     None => break,
                 }
             }
@@ -513,10 +517,12 @@ fn align_up(n: u64) -> u64 {
 }
 
 /// Makes a created or deleted file name durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error("cannot sync", dir, e))
+
+/// Whether `bytes` are zeros from `at` to the next block boundary (or
+/// their end).
+fn is_padding(bytes: &[u8], at: usize) -> bool {
+    let end = (align_up(at as u64) as usize).min(bytes.len());
+    bytes[at..end].iter().all(|b| *b == 0)
 }
 
 #[cfg(test)]
@@ -668,5 +674,39 @@ mod tests {
         assert_eq!(rest[0].0, Kind::Own);
         assert_eq!(rest[0].2, body(4));
         assert_eq!(log.scan(start).unwrap().len(), 5);
+    }
+
+    /// A torn record's body is a client's bytes: a record that parses inside
+    /// it (here at the next block boundary) is not indexed.
+    #[test]
+    fn scan_stops_at_a_torn_record_even_if_its_body_holds_a_valid_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = BatchLog::open(dir.path()).unwrap();
+        let good = log.append([(Kind::Batch, &[5u8; 100][..])]).unwrap();
+        drop(log);
+        let len = std::fs::metadata(BatchLog::path(dir.path(), 0))
+            .unwrap()
+            .len() as usize;
+        let forged = crate::record::encode(MAGIC_OWN, &[9u8; 64]).unwrap();
+        // A group torn in its second record: an intact record, then one
+        // claiming a long body, its bytes up to the next block boundary,
+        // then the forged record.
+        let claimed = u32::try_from(ALIGN + forged.len()).unwrap();
+        let mut torn = crate::record::encode(MAGIC, &[6u8; 40]).unwrap();
+        torn.extend_from_slice(&MAGIC.to_le_bytes());
+        torn.extend_from_slice(&claimed.to_le_bytes());
+        let gap = align_up((len + torn.len()) as u64) as usize - len - torn.len();
+        torn.extend(std::iter::repeat_n(1u8, gap));
+        append_raw(dir.path(), 0, &[&torn, &forged]);
+        let log = BatchLog::open(dir.path()).unwrap();
+        let found = log
+            .scan(Position {
+                segment: 0,
+                offset: 0,
+            })
+            .unwrap();
+        let bodies: Vec<&[u8]> = found.iter().map(|f| f.2.as_slice()).collect();
+        assert_eq!(bodies, [&[5u8; 100][..], &[6u8; 40][..]]);
+        assert_eq!(found[0].1, good.locations[0]);
     }
 }

@@ -52,3 +52,10 @@ pub fn parse(bytes: &[u8], at: usize) -> Option<(u32, &[u8])> {
 pub fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
     Error::Storage(format!("{what} {}: {e}", path.display()))
 }
+
+/// Makes a directory's entries (a created or renamed file) durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("cannot sync", dir, e))
+}

@@ -244,9 +244,7 @@ impl Storage {
             Error::Storage(format!("cannot {what} in {}: {e}", dir.display()))
         };
         std::fs::rename(&aside, &path).map_err(|e| io("move votes.log into place", e))?;
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io("sync", e))?;
+        crate::record::sync_dir(dir)?;
         std::fs::rename(&legacy, dir.join("votes.redb.migrated"))
             .map_err(|e| io("rename votes.redb", e))?;
         tracing::info!(dir = %dir.display(), "votes copied from votes.redb to votes.log");
@@ -265,10 +263,19 @@ impl Storage {
             let end = meta.get(LOG_END_KEY)?;
             end.map(|v| Position::from_bytes(v.value()))
         };
+        // The log opened a fresh (or empty) segment: everything before it
+        // is scanned below, so the next start begins there.
+        let fresh = Position {
+            segment: log.active_segment(),
+            offset: 0,
+        };
         let from = match from {
             Some(Some(from)) => from,
-            // Data dirs of earlier versions committed every location durably.
-            None => return Ok(0),
+            // None stored: a new data dir (whose first locations may be
+            // committed relaxed before any durable commit stores an end),
+            // or one of an earlier version (which committed every location
+            // durably). Nothing before the fresh segment needs a scan.
+            None => fresh,
             Some(None) => {
                 tracing::warn!("the stored batch log end does not parse; indexing the whole log");
                 Position {
@@ -306,12 +313,10 @@ impl Storage {
                 indexed += 1;
                 if *kind == Kind::Own && last.get(key)?.is_none() {
                     undelivered.insert(key, batch.seq)?;
-                    next_seq = next_seq.max(batch.seq + 1);
+                    next_seq = next_seq.max(batch.seq.saturating_add(1));
                 }
             }
-            if let Some((_, location, _)) = records.last() {
-                meta.insert(LOG_END_KEY, location.end().to_bytes().as_slice())?;
-            }
+            meta.insert(LOG_END_KEY, fresh.to_bytes().as_slice())?;
             meta.insert(NEXT_SEQ_KEY, next_seq.to_le_bytes().as_slice())?;
         }
         txn.commit()?;
@@ -324,9 +329,10 @@ impl Storage {
         let tip = last_height(&txn.open_table(COMMITTED)?)?;
         txn.commit()?;
         *self.durable_at.lock() = std::time::Instant::now();
+        // Two durable commits may return out of order: keep the higher.
         let before = self
             .durable_tip
-            .swap(tip, std::sync::atomic::Ordering::AcqRel);
+            .fetch_max(tip, std::sync::atomic::Ordering::AcqRel);
         if tip > before {
             // Voted blocks the durable chain holds are served from it. (The
             // commit succeeded: a failure here is not the caller's error.)
@@ -427,10 +433,10 @@ impl Storage {
         if blocks.is_empty() {
             return Ok(());
         }
-        let mut expected = self.tip()? + 1;
         let txn = self.db.begin_write()?;
         {
             let mut committed = txn.open_table(COMMITTED)?;
+            let mut expected = last_height(&committed)? + 1;
             let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
             for block in blocks {
                 let height = block.block.height();
@@ -1030,6 +1036,43 @@ mod tests {
             assert_eq!(s.next_own_seq().unwrap(), 78);
             assert_eq!(s.live.lock().values().sum::<u64>(), 4);
         }
+    }
+
+    /// A new data dir stores its log end when it opens: batches whose
+    /// (relaxed) location commit is lost before any durable commit are
+    /// still found by the next start.
+    #[test]
+    fn first_batches_of_a_new_data_dir_are_indexed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = test_batch(1, 1);
+        let bytes = encode(&first).unwrap();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            let end = Position::from_bytes(&s.meta_bytes(LOG_END_KEY).unwrap()).unwrap();
+            assert_eq!(
+                end,
+                Position {
+                    segment: s.log.active_segment(),
+                    offset: 0
+                }
+            );
+            s.save_batches([(first.digest(), bytes.as_slice())])
+                .unwrap();
+            // As the disk was before the relaxed location commit.
+            let txn = s.db.begin_write().unwrap();
+            {
+                let mut locations = txn.open_table(BATCH_LOCATIONS).unwrap();
+                locations
+                    .remove(first.digest().as_bytes().as_slice())
+                    .unwrap();
+                let mut meta = txn.open_table(META).unwrap();
+                meta.insert(LOG_END_KEY, end.to_bytes().as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+            assert!(s.batch(&first.digest()).unwrap().is_none());
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!(s.batch(&first.digest()).unwrap(), Some(bytes));
     }
 
     /// The output row of committed block `b` holding one batch.

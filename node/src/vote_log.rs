@@ -295,9 +295,7 @@ impl VoteLog {
         inner.allocated = allocated;
         inner.compact_at = next_compaction(end);
         if let Some(dir) = self.path.parent() {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_error("cannot sync", dir, e))?;
+            crate::record::sync_dir(dir)?;
         }
         Ok(())
     }
