@@ -516,8 +516,6 @@ fn align_up(n: u64) -> u64 {
     n.div_ceil(ALIGN as u64) * ALIGN as u64
 }
 
-/// Makes a created or deleted file name durable.
-
 /// Whether `bytes` are zeros from `at` to the next block boundary (or
 /// their end).
 fn is_padding(bytes: &[u8], at: usize) -> bool {

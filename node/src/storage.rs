@@ -436,9 +436,9 @@ impl Storage {
         let txn = self.db.begin_write()?;
         {
             let mut committed = txn.open_table(COMMITTED)?;
-            let mut expected = last_height(&committed)? + 1;
+            let tip = last_height(&committed)?;
             let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
-            for block in blocks {
+            for (expected, block) in (tip + 1..).zip(blocks) {
                 let height = block.block.height();
                 if height != expected {
                     return Err(Error::Storage(format!(
@@ -451,7 +451,6 @@ impl Storage {
                     block.block.digest().as_bytes().as_slice(),
                     encode(&block.block)?.as_slice(),
                 )?;
-                expected += 1;
             }
         }
         self.commit_relaxed(txn)?;
