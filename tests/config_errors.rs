@@ -140,6 +140,17 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
             |_, c| edit(c, "retention_heights = 100000", "retention_heights = 500"),
             "retention_heights (500) must be at least dedupe_window_heights",
         ),
+        (
+            "datagrams smaller than QUIC allows",
+            |_, c| {
+                edit(
+                    c,
+                    "max_udp_payload_bytes = 65527",
+                    "max_udp_payload_bytes = 1000",
+                )
+            },
+            "transport: max_udp_payload_bytes must be in 1200..=65527",
+        ),
     ];
     let committee = dir.path().join("committee.toml");
     for (name, breaker, expected) in cases {

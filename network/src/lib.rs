@@ -52,5 +52,5 @@ pub use class::Class;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use inbox::Inbox;
-pub use metrics::{ClassSnapshot, MetricsSnapshot, PeerSnapshot};
+pub use metrics::{ClassSnapshot, MetricsSnapshot, PathSnapshot, PeerSnapshot};
 pub use network::{Bound, Incoming, Network};

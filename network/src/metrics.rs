@@ -140,11 +140,33 @@ pub struct PeerSnapshot {
     pub connected: bool,
     /// Smoothed round-trip time of the current connection (quinn's estimate).
     pub rtt: Option<Duration>,
+    /// The current connection's path: its UDP payload size found by MTU
+    /// discovery, and the packets it sent and lost.
+    pub path: Option<PathSnapshot>,
     pub reconnects: u64,
     pub bad_frames: u64,
     pub bans: u64,
     /// Indexed by [`Class::index`].
     pub classes: [ClassSnapshot; 3],
+}
+
+/// The path of one peer's current connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathSnapshot {
+    pub mtu: u16,
+    pub sent_packets: u64,
+    pub lost_packets: u64,
+}
+
+impl PathSnapshot {
+    pub(crate) fn of(connection: &quinn::Connection) -> Self {
+        let path = connection.stats().path;
+        PathSnapshot {
+            mtu: path.current_mtu,
+            sent_packets: path.sent_packets,
+            lost_packets: path.lost_packets,
+        }
+    }
 }
 
 /// A point-in-time copy of all counters.
@@ -189,12 +211,14 @@ impl PeerCounters {
         index: NodeIndex,
         queue_depths: [usize; 3],
         rtt: Option<Duration>,
+        path: Option<PathSnapshot>,
     ) -> PeerSnapshot {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         PeerSnapshot {
             index,
             connected: self.connected.load(Ordering::Relaxed),
             rtt,
+            path,
             reconnects: load(&self.reconnects),
             bad_frames: load(&self.bad_frames),
             bans: load(&self.bans),

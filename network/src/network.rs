@@ -10,7 +10,7 @@ use ordo_types::{Committee, Keypair, NodeIndex};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::{Metrics, MetricsSnapshot, PathSnapshot};
 use crate::peer::{code, Peer};
 use crate::queue::Pushed;
 use crate::shared::Shared;
@@ -144,8 +144,10 @@ impl Network {
             .flatten()
             .map(|peer| {
                 let depths = Class::ALL.map(|c| peer.queue(c).len());
-                let rtt = peer.live().map(|c| c.rtt());
-                metrics.peers[usize::from(peer.index)].snapshot(peer.index, depths, rtt)
+                let live = peer.live();
+                let rtt = live.as_ref().map(|c| c.rtt());
+                let path = live.as_ref().map(PathSnapshot::of);
+                metrics.peers[usize::from(peer.index)].snapshot(peer.index, depths, rtt, path)
             })
             .collect();
         MetricsSnapshot {
@@ -223,10 +225,11 @@ impl Bound {
         let metrics = Arc::new(Metrics::new(committee.size()));
         let identity = Identity::new(keypair)?;
         let server = quic::server_config(&config, &identity, &committee, &metrics)?;
+        size_socket_buffers(&self.socket, config.socket_buffer_bytes);
         let endpoint = {
             let _guard = runtime.enter();
             quinn::Endpoint::new(
-                quic::endpoint_config(keypair),
+                quic::endpoint_config(&config, keypair)?,
                 Some(server),
                 self.socket,
                 Arc::new(quinn::TokioRuntime),
@@ -284,5 +287,31 @@ impl Bound {
             Network { shared },
             Inbox::new([consensus_rx, batches_rx, sync_rx]),
         ))
+    }
+}
+
+/// Asks the OS for `bytes` of send and receive buffer on `socket`. The
+/// default (about 200 KiB) holds only a few large datagrams, and a burst
+/// of batches to a busy node would be dropped and resent. The kernel caps
+/// the size; less than asked is logged, not an error.
+fn size_socket_buffers(socket: &std::net::UdpSocket, bytes: usize) {
+    if bytes == 0 {
+        return;
+    }
+    let socket = socket2::SockRef::from(socket);
+    let _ = socket.set_recv_buffer_size(bytes);
+    let _ = socket.set_send_buffer_size(bytes);
+    let got = (socket.recv_buffer_size(), socket.send_buffer_size());
+    if let (Ok(recv), Ok(send)) = got {
+        // Linux reports twice the size set (the rest is its bookkeeping).
+        if recv < bytes || send < bytes {
+            tracing::info!(
+                asked = bytes,
+                recv,
+                send,
+                "the OS gave the UDP socket smaller buffers than asked \
+                 (raise net.core.rmem_max and net.core.wmem_max)"
+            );
+        }
     }
 }

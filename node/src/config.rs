@@ -13,6 +13,9 @@
 //! [storage]
 //! retention_heights = 100000
 //!
+//! [transport]                       # QUIC datagrams and UDP socket buffers
+//! max_udp_payload_bytes = 65527     # 1452 keeps GSO on a 1500-byte WAN path
+//!
 //! [backends]                        # see docs/backends.md
 //! da = "local"                      # "local" | "object-store" | "none"
 //! execution = "none"                # "none" | "ledger"
@@ -50,6 +53,8 @@ pub struct NodeConfig {
     pub intake: ordo_mempool::IntakeConfig,
     #[serde(default)]
     pub storage: StorageConfig,
+    #[serde(default)]
+    pub transport: TransportConfig,
     /// Data availability and execution backends (`docs/backends.md`).
     #[serde(default)]
     pub backends: crate::backends::BackendsConfig,
@@ -89,6 +94,49 @@ impl StorageConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// The QUIC transport settings an operator may need to change; the rest
+/// of [`ordo_network::Config`] keeps its defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransportConfig {
+    /// Largest UDP payload sent or accepted (1200..=65527); MTU discovery
+    /// finds what each path carries up to this. Above 6,500 bytes each
+    /// datagram is its own send (no segmentation offload): best on loopback
+    /// and jumbo-frame links. On a 1500-byte path, 1452 keeps offload.
+    pub max_udp_payload_bytes: u16,
+    /// UDP send and receive buffers asked of the OS (capped by
+    /// `net.core.rmem_max` / `wmem_max`); 0 keeps the OS default.
+    pub socket_buffer_bytes: usize,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        let network = ordo_network::Config::default();
+        TransportConfig {
+            max_udp_payload_bytes: network.max_udp_payload_bytes,
+            socket_buffer_bytes: network.socket_buffer_bytes,
+        }
+    }
+}
+
+impl TransportConfig {
+    /// The endpoint's settings: the defaults with these two applied.
+    pub fn network(&self) -> ordo_network::Config {
+        ordo_network::Config {
+            max_udp_payload_bytes: self.max_udp_payload_bytes,
+            socket_buffer_bytes: self.socket_buffer_bytes,
+            ..ordo_network::Config::default()
+        }
+    }
+
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.network().validate().map_err(|e| match e {
+            ordo_network::Error::Config(problem) => format!("transport: {problem}"),
+            other => format!("transport: {other}"),
+        })
     }
 }
 
@@ -176,6 +224,7 @@ impl NodeConfig {
             ));
         }
         self.storage.check().map_err(err)?;
+        self.transport.check().map_err(err)?;
         self.backends.check().map_err(err)?;
         std::net::UdpSocket::bind(listen)
             .map_err(|e| err(format!("cannot listen for peers on {listen} (UDP): {e}")))?;

@@ -126,6 +126,9 @@ pub fn render(state: &ApiState) -> String {
     let net = state.network.metrics();
     let peers: Family<Labels, Gauge> = Family::default();
     let rtt: Family<Labels, Gauge> = Family::default();
+    let mtu: Family<Labels, Gauge> = Family::default();
+    let sent_packets: Family<Labels, Gauge> = Family::default();
+    let lost_packets: Family<Labels, Gauge> = Family::default();
     let reconnects: Family<Labels, Gauge> = Family::default();
     let bad_frames: Family<Labels, Gauge> = Family::default();
     let bans: Family<Labels, Gauge> = Family::default();
@@ -134,6 +137,14 @@ pub fn render(state: &ApiState) -> String {
         peers.get_or_create(&labels).set(i64::from(peer.connected));
         rtt.get_or_create(&labels)
             .set(peer.rtt.map_or(0, |d| d.as_micros() as i64));
+        let path = peer.path.unwrap_or_default();
+        mtu.get_or_create(&labels).set(i64::from(path.mtu));
+        sent_packets
+            .get_or_create(&labels)
+            .set(as_i64(path.sent_packets));
+        lost_packets
+            .get_or_create(&labels)
+            .set(as_i64(path.lost_packets));
         reconnects
             .get_or_create(&labels)
             .set(as_i64(peer.reconnects));
@@ -151,6 +162,21 @@ pub fn render(state: &ApiState) -> String {
         "peer_rtt_microseconds",
         "Round-trip time to the peer (QUIC estimate)",
         rtt,
+    );
+    r.register(
+        "peer_udp_payload_bytes",
+        "Largest UDP payload of the connection to the peer (MTU discovery)",
+        mtu,
+    );
+    r.register(
+        "peer_sent_packets",
+        "QUIC packets sent on the current connection to the peer",
+        sent_packets,
+    );
+    r.register(
+        "peer_lost_packets",
+        "QUIC packets the current connection to the peer declared lost",
+        lost_packets,
     );
     r.register(
         "peer_reconnects",

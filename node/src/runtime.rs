@@ -73,7 +73,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
 
     let bound = Network::bind(listen).with_context(|| format!("cannot listen on {listen}"))?;
     let (network, incoming) =
-        bound.start(ordo_network::Config::default(), &keypair, committee.clone())?;
+        bound.start(config.transport.network(), &keypair, committee.clone())?;
     let network = Arc::new(network);
 
     let intake = Arc::new(Intake::new(config.intake.clone()));

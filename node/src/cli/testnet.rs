@@ -87,6 +87,7 @@ pub fn write(
             mempool: Default::default(),
             intake: Default::default(),
             storage: Default::default(),
+            transport: Default::default(),
             backends: Default::default(),
         };
         let path = dir.join(format!("node-{i}.toml"));
