@@ -548,7 +548,12 @@ impl Executor {
                     self.send(to, &message);
                 }
             }
-            Action::Broadcast(message) => self.broadcast(&message),
+            Action::Broadcast(message) => {
+                if let Message::Cert(cert) = &message {
+                    self.record_certified(cert);
+                }
+                self.broadcast(&message)
+            }
             Action::ScheduleTimer { .. } => {} // taken by the actor
             Action::FetchBatch { digest, from } => match self.stored_batch(&digest) {
                 Some(batch) => {
@@ -609,6 +614,17 @@ impl Executor {
 
     /// Counts delivered batches and transactions, and the seal → deliver
     /// latency of this node's own batches.
+    /// Seal → certificate, for own batches sealed in this run.
+    fn record_certified(&self, cert: &ordo_mempool::BatchCert) {
+        if cert.author != self.shared.me {
+            return;
+        }
+        if let Some(sealed) = self.sealed_at.get(&cert.seq) {
+            let ms = self.clock.now_ms().saturating_sub(*sealed);
+            self.shared.certify_latency.observe(ms as f64 / 1000.0);
+        }
+    }
+
     fn record_delivery(&mut self, batches: &[Batch]) {
         use std::sync::atomic::Ordering::Relaxed;
         let txs: usize = batches.iter().map(|b| b.txs.len()).sum();

@@ -89,6 +89,11 @@ pub fn render(state: &ApiState) -> String {
         s.commit_latency.clone(),
     );
     r.register(
+        "own_batch_certify_latency_seconds",
+        "From sealing one of this node's batches to sending its certificate",
+        s.certify_latency.clone(),
+    );
+    r.register(
         "accept_to_commit_seconds",
         "From this node's intake accepting a transaction to this node delivering it",
         s.accept_to_commit.clone(),

@@ -366,4 +366,53 @@ mod tests {
         let got: Vec<&[u8]> = block.transactions().map(|t| t.payload.as_ref()).collect();
         assert_eq!(got, vec![b"a".as_slice(), b"d".as_slice()]);
     }
+
+    #[test]
+    fn subscribers_get_small_blocks_and_only_the_height_of_large_ones() {
+        let keys = [ordo_types::Keypair::from_seed([1; 32])];
+        let committee = ordo_types::Committee::new(
+            keys.iter()
+                .map(|k| ordo_types::Member {
+                    key: k.public(),
+                    address: "127.0.0.1:1".parse().unwrap(),
+                    api_address: "127.0.0.1:2".parse().unwrap(),
+                })
+                .collect(),
+        )
+        .unwrap();
+        let shared = Shared::new(0, Arc::new(committee));
+        let mut rx = shared.subscribe();
+        let block = |height: u64, bytes: usize| {
+            let mut header = ordo_consensus::Block::genesis(Digest::ZERO).header;
+            header.height = height;
+            Arc::new(OutputBlock {
+                header,
+                cert: CommitCert {
+                    chain: vec![],
+                    qc: ordo_consensus::QuorumCert {
+                        view: 0,
+                        block: Digest::ZERO,
+                        votes: vec![],
+                    },
+                },
+                payload: Payload::default(),
+                inclusion: vec![],
+                batches: vec![batch(0, &[&vec![7u8; bytes]])],
+                skipped: vec![],
+            })
+        };
+        let limit = crate::shared::LIVE_BLOCK_BYTES;
+        shared.publish(block(1, limit - 64));
+        shared.publish(block(2, limit + 1));
+        let small = rx.try_recv().unwrap();
+        assert_eq!(small.height, 1);
+        assert!(small.block.is_some_and(|b| b.height() == 1));
+        let large = rx.try_recv().unwrap();
+        assert_eq!(large.height, 2);
+        assert!(
+            large.block.is_none(),
+            "a large block was kept in the buffer"
+        );
+        assert_eq!(shared.delivered(), 2);
+    }
 }

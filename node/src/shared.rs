@@ -8,11 +8,24 @@ use tokio::sync::broadcast;
 
 use crate::output::OutputBlock;
 
-/// Blocks buffered for slow stream subscribers before they must resume
-/// from storage. A broadcast channel keeps its last this-many blocks alive
-/// whatever the subscribers do, so this bounds memory: at 1 MiB blocks,
-/// 1,024 of them held a GiB per node.
+/// Deliveries buffered for slow subscribers (stream followers, backends)
+/// before they must resume from storage. A broadcast channel keeps its
+/// last this-many entries alive while a subscriber lags.
 const PUBLISH_BUFFER: usize = 64;
+
+/// Blocks whose batches hold more than this go to subscribers as a bare
+/// height, to be read from storage: the buffer then holds at most
+/// `PUBLISH_BUFFER` × 256 KiB of blocks. (At twice saturation blocks of
+/// 4–8 MiB made a lagging stream follower pin 64 of them, 0.3–0.6 GiB.)
+pub const LIVE_BLOCK_BYTES: usize = 256 * 1024;
+
+/// One delivery as subscribers see it: the block itself when it is small
+/// ([`LIVE_BLOCK_BYTES`]), else only its height.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub height: u64,
+    pub block: Option<Arc<OutputBlock>>,
+}
 
 pub struct Shared {
     pub me: NodeIndex,
@@ -37,13 +50,16 @@ pub struct Shared {
     peer_height: AtomicU64,
     /// Seconds from sealing an own batch to delivering the block holding it.
     pub commit_latency: prometheus_client::metrics::histogram::Histogram,
+    /// Seconds from sealing one of this node's batches to its certificate
+    /// leaving this node (stored here, sent, two acks back).
+    pub certify_latency: prometheus_client::metrics::histogram::Histogram,
     /// Seconds from this node's intake accepting a transaction to this
     /// node delivering the block that holds it.
     pub accept_to_commit: prometheus_client::metrics::histogram::Histogram,
     /// Seconds from this node voting for a block (it accepted the
     /// proposal) to committing it.
     pub consensus_latency: prometheus_client::metrics::histogram::Histogram,
-    blocks: broadcast::Sender<Arc<OutputBlock>>,
+    blocks: broadcast::Sender<Delivered>,
     /// The running backends (data availability, execution).
     pub backends: crate::backends::Registry,
     /// Clients waiting for their transactions to be stored.
@@ -68,6 +84,9 @@ impl Shared {
             peer_height: AtomicU64::new(0),
             commit_latency: prometheus_client::metrics::histogram::Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.005, 2.0, 12),
+            ),
+            certify_latency: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.0005, 1.5, 24),
             ),
             // Fine buckets (×1.25, 1 ms … ~18 s): the bench reads
             // percentiles off them.
@@ -137,11 +156,14 @@ impl Shared {
     }
 
     pub fn publish(&self, block: Arc<OutputBlock>) {
-        self.set_delivered(block.height());
-        let _ = self.blocks.send(block);
+        let height = block.height();
+        self.set_delivered(height);
+        let bytes: usize = block.batches.iter().map(|b| b.byte_size()).sum();
+        let block = (bytes <= LIVE_BLOCK_BYTES).then_some(block);
+        let _ = self.blocks.send(Delivered { height, block });
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutputBlock>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Delivered> {
         self.blocks.subscribe()
     }
 }

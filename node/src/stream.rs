@@ -19,6 +19,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::ApiState;
 use crate::extract::{Query, WebSocketUpgrade};
+use crate::shared::Delivered;
 use crate::storage::Storage;
 
 #[derive(Deserialize)]
@@ -73,8 +74,9 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
         }
         tokio::select! {
             woke = wake.recv() => match woke {
-                // The next block, live: no storage read.
-                Ok(block) if block.height() == next => {
+                // The next block, live: no storage read (a large one comes
+                // as its height only and is read above).
+                Ok(Delivered { height, block: Some(block) }) if height == next => {
                     let Some(bytes) = send(&block) else {
                         return;
                     };

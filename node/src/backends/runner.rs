@@ -12,7 +12,7 @@ use super::db::BackendDb;
 use super::{BackendStatus, DataAvailability, ExecutionBackend};
 use crate::error::{Error, Result};
 use crate::output::OutputBlock;
-use crate::shared::Shared;
+use crate::shared::{Delivered, Shared};
 use crate::storage::Storage;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -102,14 +102,14 @@ impl Stage for ExecStage {
 /// Copies published blocks into every backend's queue without waiting: a
 /// full queue drops the block (its backend reads it from storage later).
 pub async fn forward(
-    mut blocks: broadcast::Receiver<Arc<OutputBlock>>,
-    queues: Vec<mpsc::Sender<Arc<OutputBlock>>>,
+    mut blocks: broadcast::Receiver<Delivered>,
+    queues: Vec<mpsc::Sender<Delivered>>,
 ) {
     loop {
         match blocks.recv().await {
-            Ok(block) => {
+            Ok(delivered) => {
                 for queue in &queues {
-                    let _ = queue.try_send(block.clone());
+                    let _ = queue.try_send(delivered.clone());
                 }
             }
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
@@ -130,7 +130,7 @@ enum Next {
 pub async fn run(
     mut stage: Box<dyn Stage>,
     status: Arc<BackendStatus>,
-    mut queue: mpsc::Receiver<Arc<OutputBlock>>,
+    mut queue: mpsc::Receiver<Delivered>,
     storage: Arc<Storage>,
     shared: Arc<Shared>,
 ) {
@@ -148,8 +148,10 @@ pub async fn run(
             Ok(Next::Block(block)) => block,
             Ok(Next::Wait) => {
                 tokio::select! {
-                    block = queue.recv() => match block {
-                        Some(block) => pending = Some(block),
+                    // A large block comes as its height only: the loop then
+                    // reads it from storage.
+                    delivered = queue.recv() => match delivered {
+                        Some(delivered) => pending = delivered.block,
                         None => tokio::time::sleep(POLL).await,
                     },
                     _ = tokio::time::sleep(POLL) => {}
@@ -204,13 +206,16 @@ pub async fn run(
 /// kept for later (the blocks between are read from storage).
 fn take_queued(
     pending: &mut Option<Arc<OutputBlock>>,
-    queue: &mut mpsc::Receiver<Arc<OutputBlock>>,
+    queue: &mut mpsc::Receiver<Delivered>,
     next: u64,
 ) -> Option<Arc<OutputBlock>> {
     loop {
         let block = match pending.take() {
             Some(block) => block,
-            None => queue.try_recv().ok()?,
+            None => match queue.try_recv().ok()?.block {
+                Some(block) => block,
+                None => continue, // a large block's height: read from storage
+            },
         };
         if block.height() == next {
             return Some(block);
