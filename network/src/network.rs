@@ -299,18 +299,31 @@ fn size_socket_buffers(socket: &std::net::UdpSocket, bytes: usize) {
         return;
     }
     let socket = socket2::SockRef::from(socket);
-    let _ = socket.set_recv_buffer_size(bytes);
-    let _ = socket.set_send_buffer_size(bytes);
-    let got = (socket.recv_buffer_size(), socket.send_buffer_size());
-    if let (Ok(recv), Ok(send)) = got {
-        // Linux reports twice the size set (the rest is its bookkeeping).
+    if let Err(e) = socket.set_recv_buffer_size(bytes) {
+        tracing::warn!(bytes, "cannot size the UDP receive buffer: {e}");
+    }
+    if let Err(e) = socket.set_send_buffer_size(bytes) {
+        tracing::warn!(bytes, "cannot size the UDP send buffer: {e}");
+    }
+    // Linux caps the size at net.core.{r,w}mem_max, then reports twice
+    // what it granted (the rest is its bookkeeping).
+    let granted = |reported: usize| {
+        if cfg!(target_os = "linux") {
+            reported / 2
+        } else {
+            reported
+        }
+    };
+    if let (Ok(recv), Ok(send)) = (socket.recv_buffer_size(), socket.send_buffer_size()) {
+        let (recv, send) = (granted(recv), granted(send));
         if recv < bytes || send < bytes {
-            tracing::info!(
+            tracing::warn!(
                 asked = bytes,
                 recv,
                 send,
-                "the OS gave the UDP socket smaller buffers than asked \
-                 (raise net.core.rmem_max and net.core.wmem_max)"
+                "the OS gave the UDP socket smaller buffers than asked; large \
+                 datagrams may be dropped under load (raise net.core.rmem_max \
+                 and net.core.wmem_max)"
             );
         }
     }

@@ -23,10 +23,13 @@ const MAX_UNI_STREAMS: u32 = 8;
 const CID_LEN: usize = 8;
 
 /// Largest UDP payload sent with segmentation offload (GSO). quinn hands
-/// the kernel up to 10 datagrams in one GSO send, and Linux refuses a send
-/// over 64 KiB in all (`EINVAL`; quinn then drops that send and turns GSO
-/// off): 10 × 6,500 bytes fits. Above it each datagram is its own send,
-/// which at 64 KiB datagrams costs fewer syscalls than GSO at 1.4 KiB.
+/// the kernel up to 10 datagrams in one GSO send (its private
+/// `MAX_TRANSMIT_SEGMENTS`), and Linux refuses a send over 64 KiB in all
+/// with `EMSGSIZE`, which quinn-udp takes for a failed MTU probe and
+/// drops without a word: 10 × 6,500 bytes fits. Above it each datagram is
+/// its own send, which at 64 KiB datagrams costs fewer syscalls than GSO
+/// at 1.4 KiB. `tests/mtu.rs` sends bulk at this bound and checks nothing
+/// is lost, in case a quinn upgrade sends more per GSO call.
 pub(crate) const GSO_MAX_PAYLOAD: u16 = 6_500;
 
 fn transport(config: &Config) -> Result<Arc<TransportConfig>> {

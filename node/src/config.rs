@@ -14,7 +14,7 @@
 //! retention_heights = 100000
 //!
 //! [transport]                       # QUIC datagrams and UDP socket buffers
-//! max_udp_payload_bytes = 65527     # 1452 keeps GSO on a 1500-byte WAN path
+//! max_udp_payload_bytes = 1452      # 65527 on loopback / jumbo frames
 //!
 //! [backends]                        # see docs/backends.md
 //! da = "local"                      # "local" | "object-store" | "none"
@@ -103,9 +103,10 @@ impl StorageConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct TransportConfig {
     /// Largest UDP payload sent or accepted (1200..=65527); MTU discovery
-    /// finds what each path carries up to this. Above 6,500 bytes each
-    /// datagram is its own send (no segmentation offload): best on loopback
-    /// and jumbo-frame links. On a 1500-byte path, 1452 keeps offload.
+    /// finds what each path carries up to this. The default, 1,452, fits a
+    /// 1500-byte path and keeps segmentation offload (GSO). On loopback and
+    /// jumbo-frame links a higher bound pays (`ordo testnet` writes 65,527);
+    /// above 6,500 bytes each datagram is its own send (no GSO).
     pub max_udp_payload_bytes: u16,
     /// UDP send and receive buffers asked of the OS (capped by
     /// `net.core.rmem_max` / `wmem_max`); 0 keeps the OS default.

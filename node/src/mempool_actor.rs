@@ -612,8 +612,6 @@ impl Executor {
         }
     }
 
-    /// Counts delivered batches and transactions, and the seal → deliver
-    /// latency of this node's own batches.
     /// Seal → certificate, for own batches sealed in this run.
     fn record_certified(&self, cert: &ordo_mempool::BatchCert) {
         if cert.author != self.shared.me {
@@ -625,6 +623,8 @@ impl Executor {
         }
     }
 
+    /// Counts delivered batches and transactions, and the seal → deliver
+    /// latency of this node's own batches.
     fn record_delivery(&mut self, batches: &[Batch]) {
         use std::sync::atomic::Ordering::Relaxed;
         let txs: usize = batches.iter().map(|b| b.txs.len()).sum();

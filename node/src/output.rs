@@ -346,10 +346,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn transactions_iterate_in_order_without_skipped() {
-        let block = OutputBlock {
-            header: ordo_consensus::Block::genesis(Digest::ZERO).header,
+    /// A block at `height` holding `batches` (no certificate: not verified).
+    fn output(height: u64, batches: Vec<Batch>, skipped: Vec<(u32, u32)>) -> OutputBlock {
+        let mut header = ordo_consensus::Block::genesis(Digest::ZERO).header;
+        header.height = height;
+        OutputBlock {
+            header,
             cert: CommitCert {
                 chain: vec![],
                 qc: ordo_consensus::QuorumCert {
@@ -360,9 +362,15 @@ mod tests {
             },
             payload: Payload::default(),
             inclusion: vec![],
-            batches: vec![batch(0, &[b"a", b"b"]), batch(1, &[b"c", b"d"])],
-            skipped: vec![(0, 1), (1, 0)],
-        };
+            batches,
+            skipped,
+        }
+    }
+
+    #[test]
+    fn transactions_iterate_in_order_without_skipped() {
+        let batches = vec![batch(0, &[b"a", b"b"]), batch(1, &[b"c", b"d"])];
+        let block = output(0, batches, vec![(0, 1), (1, 0)]);
         let got: Vec<&[u8]> = block.transactions().map(|t| t.payload.as_ref()).collect();
         assert_eq!(got, vec![b"a".as_slice(), b"d".as_slice()]);
     }
@@ -383,26 +391,12 @@ mod tests {
         let shared = Shared::new(0, Arc::new(committee));
         let mut rx = shared.subscribe();
         let block = |height: u64, bytes: usize| {
-            let mut header = ordo_consensus::Block::genesis(Digest::ZERO).header;
-            header.height = height;
-            Arc::new(OutputBlock {
-                header,
-                cert: CommitCert {
-                    chain: vec![],
-                    qc: ordo_consensus::QuorumCert {
-                        view: 0,
-                        block: Digest::ZERO,
-                        votes: vec![],
-                    },
-                },
-                payload: Payload::default(),
-                inclusion: vec![],
-                batches: vec![batch(0, &[&vec![7u8; bytes]])],
-                skipped: vec![],
-            })
+            Arc::new(output(height, vec![batch(0, &[&vec![7u8; bytes]])], vec![]))
         };
+        // Exactly the limit goes live; one byte more does not.
         let limit = crate::shared::LIVE_BLOCK_BYTES;
-        shared.publish(block(1, limit - 64));
+        assert_eq!(block(1, limit).batches[0].byte_size(), limit);
+        shared.publish(block(1, limit));
         shared.publish(block(2, limit + 1));
         let small = rx.try_recv().unwrap();
         assert_eq!(small.height, 1);

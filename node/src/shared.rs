@@ -60,6 +60,10 @@ pub struct Shared {
     /// proposal) to committing it.
     pub consensus_latency: prometheus_client::metrics::histogram::Histogram,
     blocks: broadcast::Sender<Delivered>,
+    /// The last block delivered, large or not: subscribers that keep up
+    /// take a large block from here instead of storage, and only this one
+    /// large block stays pinned.
+    latest: parking_lot::Mutex<Option<Arc<OutputBlock>>>,
     /// The running backends (data availability, execution).
     pub backends: crate::backends::Registry,
     /// Clients waiting for their transactions to be stored.
@@ -97,6 +101,7 @@ impl Shared {
                 prometheus_client::metrics::histogram::exponential_buckets(0.001, 1.5, 24),
             ),
             blocks: broadcast::channel(PUBLISH_BUFFER).0,
+            latest: parking_lot::Mutex::new(None),
             backends: crate::backends::Registry::default(),
             durable: Default::default(),
         }
@@ -157,10 +162,20 @@ impl Shared {
 
     pub fn publish(&self, block: Arc<OutputBlock>) {
         let height = block.height();
+        *self.latest.lock() = Some(block.clone());
         self.set_delivered(height);
         let bytes: usize = block.batches.iter().map(|b| b.byte_size()).sum();
         let block = (bytes <= LIVE_BLOCK_BYTES).then_some(block);
         let _ = self.blocks.send(Delivered { height, block });
+    }
+
+    /// The block at `height` if it is the last one delivered.
+    pub fn latest(&self, height: u64) -> Option<Arc<OutputBlock>> {
+        self.latest
+            .lock()
+            .as_ref()
+            .filter(|block| block.height() == height)
+            .cloned()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Delivered> {

@@ -46,6 +46,13 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
     };
     loop {
         while next <= state.shared.delivered() {
+            if let Some(block) = state.shared.latest(next) {
+                if !push(&mut socket, send(&block)).await {
+                    return;
+                }
+                next += 1;
+                continue;
+            }
             let storage: Arc<Storage> = state.storage.clone();
             let read = tokio::task::spawn_blocking(move || storage.output(next)).await;
             let block = match read {
@@ -64,26 +71,23 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
                     return;
                 }
             };
-            let Some(bytes) = send(&block) else {
-                return;
-            };
-            if socket.send(Message::Binary(bytes.into())).await.is_err() {
+            if !push(&mut socket, send(&block)).await {
                 return;
             }
             next += 1;
         }
         tokio::select! {
             woke = wake.recv() => match woke {
-                // The next block, live: no storage read (a large one comes
-                // as its height only and is read above).
-                Ok(Delivered { height, block: Some(block) }) if height == next => {
-                    let Some(bytes) = send(&block) else {
-                        return;
-                    };
-                    if socket.send(Message::Binary(bytes.into())).await.is_err() {
-                        return;
+                // The next block, live: no storage read. A large one comes
+                // as its height only; the last delivered block is kept for
+                // that, else it is read above.
+                Ok(Delivered { height, block }) if height == next => {
+                    if let Some(block) = block.or_else(|| state.shared.latest(height)) {
+                        if !push(&mut socket, send(&block)).await {
+                            return;
+                        }
+                        next += 1;
                     }
-                    next += 1;
                 }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
@@ -93,6 +97,14 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
                 Some(Ok(_)) => {}
             },
         }
+    }
+}
+
+/// Sends one encoded block; false if it did not encode or the client left.
+async fn push(socket: &mut WebSocket, encoded: Option<Vec<u8>>) -> bool {
+    match encoded {
+        Some(bytes) => socket.send(Message::Binary(bytes.into())).await.is_ok(),
+        None => false,
     }
 }
 

@@ -141,7 +141,11 @@ pub async fn run(
         let next = stage.cursor() + 1;
         let found = match take_queued(&mut pending, &mut queue, next) {
             Some(block) => Ok(Next::Block(block)),
-            None if shared.delivered() >= next => read(&storage, next).await,
+            None if shared.delivered() >= next => match shared.latest(next) {
+                // A large block came as its height only: still in memory.
+                Some(block) => Ok(Next::Block(block)),
+                None => read(&storage, next).await,
+            },
             None => Ok(Next::Wait),
         };
         let block = match found {

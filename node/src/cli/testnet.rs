@@ -87,7 +87,11 @@ pub fn write(
             mempool: Default::default(),
             intake: Default::default(),
             storage: Default::default(),
-            transport: Default::default(),
+            // All on loopback: 64 KiB datagrams (docs/network.md).
+            transport: crate::config::TransportConfig {
+                max_udp_payload_bytes: 65_527,
+                ..Default::default()
+            },
             backends: Default::default(),
         };
         let path = dir.join(format!("node-{i}.toml"));
