@@ -229,13 +229,13 @@ impl Output {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use bytes::Bytes;
     use ordo_consensus::{CommitCert, Payload};
 
     use super::*;
 
-    fn batch(author: u16, payloads: &[&[u8]]) -> Batch {
+    pub(crate) fn batch(author: u16, payloads: &[&[u8]]) -> Batch {
         Batch {
             author,
             seq: 0,
@@ -347,7 +347,11 @@ mod tests {
     }
 
     /// A block at `height` holding `batches` (no certificate: not verified).
-    fn output(height: u64, batches: Vec<Batch>, skipped: Vec<(u32, u32)>) -> OutputBlock {
+    pub(crate) fn output(
+        height: u64,
+        batches: Vec<Batch>,
+        skipped: Vec<(u32, u32)>,
+    ) -> OutputBlock {
         let mut header = ordo_consensus::Block::genesis(Digest::ZERO).header;
         header.height = height;
         OutputBlock {

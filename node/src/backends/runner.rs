@@ -264,3 +264,84 @@ async fn fail(
     tokio::time::sleep(*backoff).await;
     *backoff = (*backoff * 2).min(BACKOFF_MAX);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::backends::BackendStatus;
+    use crate::output::tests::output;
+
+    /// Records the heights it processes.
+    struct Recorder {
+        cursor: u64,
+        seen: Arc<parking_lot::Mutex<Vec<u64>>>,
+    }
+
+    impl Stage for Recorder {
+        fn name(&self) -> &'static str {
+            "recorder"
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn cursor(&self) -> u64 {
+            self.cursor
+        }
+        fn process(&mut self, block: &OutputBlock) -> Result<()> {
+            check_next("recorder", self.cursor, block)?;
+            self.cursor = block.height();
+            self.seen.lock().push(block.height());
+            Ok(())
+        }
+    }
+
+    /// A large block arrives as its height only. Storage does not have it
+    /// (this test never stores it), so the stage can only have taken it
+    /// from the node's last delivered block, and at once, not after POLL.
+    #[tokio::test]
+    async fn a_bare_height_is_processed_from_the_last_delivered_block_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(Storage::open(dir.path()).unwrap());
+        let keys = ordo_types::Keypair::from_seed([3; 32]);
+        let committee = ordo_types::Committee::new(vec![ordo_types::Member {
+            key: keys.public(),
+            address: "127.0.0.1:1".parse().unwrap(),
+            api_address: "127.0.0.1:2".parse().unwrap(),
+        }])
+        .unwrap();
+        let shared = Arc::new(Shared::new(0, Arc::new(committee)));
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let stage = Recorder {
+            cursor: 0,
+            seen: seen.clone(),
+        };
+        let status = Arc::new(BackendStatus::new("recorder", "test", 0));
+        let (tx, rx) = mpsc::channel(8);
+        let task = tokio::spawn(run(
+            Box::new(stage),
+            status.clone(),
+            rx,
+            storage,
+            shared.clone(),
+        ));
+        let bytes = crate::shared::LIVE_BLOCK_BYTES + 1;
+        let payload = vec![1u8; bytes];
+        let block = output(1, vec![crate::output::tests::batch(0, &[&payload])], vec![]);
+        let mut subscriber = shared.subscribe();
+        shared.publish(Arc::new(block));
+        let delivered = subscriber.try_recv().unwrap();
+        assert!(delivered.block.is_none(), "not sent as a bare height");
+        tx.send(delivered).await.unwrap();
+        let started = tokio::time::Instant::now();
+        while status.height() < 1 {
+            assert!(
+                started.elapsed() < POLL / 2,
+                "the bare height waited for the poll"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*seen.lock(), vec![1]);
+        task.abort();
+    }
+}
