@@ -346,6 +346,18 @@ pub(crate) mod tests {
         );
     }
 
+    /// Shared state of member 0 of a one-member committee.
+    pub(crate) fn shared() -> Shared {
+        let key = ordo_types::Keypair::from_seed([1; 32]).public();
+        let member = ordo_types::Member {
+            key,
+            address: "127.0.0.1:1".parse().unwrap(),
+            api_address: "127.0.0.1:2".parse().unwrap(),
+        };
+        let committee = ordo_types::Committee::new(vec![member]).unwrap();
+        Shared::new(0, Arc::new(committee))
+    }
+
     /// A block at `height` holding `batches` (no certificate: not verified).
     pub(crate) fn output(
         height: u64,
@@ -381,18 +393,7 @@ pub(crate) mod tests {
 
     #[test]
     fn subscribers_get_small_blocks_and_only_the_height_of_large_ones() {
-        let keys = [ordo_types::Keypair::from_seed([1; 32])];
-        let committee = ordo_types::Committee::new(
-            keys.iter()
-                .map(|k| ordo_types::Member {
-                    key: k.public(),
-                    address: "127.0.0.1:1".parse().unwrap(),
-                    api_address: "127.0.0.1:2".parse().unwrap(),
-                })
-                .collect(),
-        )
-        .unwrap();
-        let shared = Shared::new(0, Arc::new(committee));
+        let shared = shared();
         let mut rx = shared.subscribe();
         let block = |height: u64, bytes: usize| {
             Arc::new(output(height, vec![batch(0, &[&vec![7u8; bytes]])], vec![]))

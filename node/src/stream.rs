@@ -79,15 +79,16 @@ async fn follow(mut socket: WebSocket, state: ApiState, from: u64, namespace: Op
         tokio::select! {
             woke = wake.recv() => match woke {
                 // The next block, live: no storage read. A large one comes
-                // as its height only; the last delivered block is kept for
-                // that, else it is read above.
-                Ok(Delivered { height, block }) if height == next => {
-                    if let Some(block) = block.or_else(|| state.shared.latest(height)) {
-                        if !push(&mut socket, send(&block)).await {
-                            return;
-                        }
-                        next += 1;
+                // as its height only and is taken above (the last delivered
+                // block, or storage).
+                Ok(Delivered {
+                    height,
+                    block: Some(block),
+                }) if height == next => {
+                    if !push(&mut socket, send(&block)).await {
+                        return;
                     }
+                    next += 1;
                 }
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,

@@ -153,7 +153,7 @@ pub async fn run(
             Ok(Next::Wait) => {
                 tokio::select! {
                     // A large block comes as its height only: the loop then
-                    // reads it from storage.
+                    // takes it from the last delivered block or storage.
                     delivered = queue.recv() => match delivered {
                         Some(delivered) => pending = delivered.block,
                         None => tokio::time::sleep(POLL).await,
@@ -218,7 +218,7 @@ fn take_queued(
             Some(block) => block,
             None => match queue.try_recv().ok()?.block {
                 Some(block) => block,
-                None => continue, // a large block's height: read from storage
+                None => continue, // a large block's height: see `run`
             },
         };
         if block.height() == next {
@@ -303,14 +303,7 @@ mod tests {
     async fn a_bare_height_is_processed_from_the_last_delivered_block_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let storage = Arc::new(Storage::open(dir.path()).unwrap());
-        let keys = ordo_types::Keypair::from_seed([3; 32]);
-        let committee = ordo_types::Committee::new(vec![ordo_types::Member {
-            key: keys.public(),
-            address: "127.0.0.1:1".parse().unwrap(),
-            api_address: "127.0.0.1:2".parse().unwrap(),
-        }])
-        .unwrap();
-        let shared = Arc::new(Shared::new(0, Arc::new(committee)));
+        let shared = Arc::new(crate::output::tests::shared());
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let stage = Recorder {
             cursor: 0,
