@@ -141,6 +141,11 @@ fn each_bad_config_gets_one_line_naming_the_problem() {
             "retention_heights (500) must be at least dedupe_window_heights",
         ),
         (
+            "an empty dedupe window",
+            |_, c| edit(c, "dedupe_window_txs = 4000000", "dedupe_window_txs = 0"),
+            "dedupe_window_txs must be at least 1",
+        ),
+        (
             "datagrams smaller than QUIC allows",
             |_, c| {
                 edit(

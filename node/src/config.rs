@@ -66,9 +66,14 @@ pub struct StorageConfig {
     /// Committed heights whose batches are kept; older batches are pruned
     /// (block headers and certificates are kept).
     pub retention_heights: u64,
-    /// A transaction committed again within this many heights of its first
-    /// commit is left out of the output.
+    /// A transaction committed again within this many heights of its last
+    /// delivery is left out of the output...
     pub dedupe_window_heights: u64,
+    /// ...if it is also among the last this many delivered transactions
+    /// (which bounds the window's memory, ~50 bytes a transaction, when
+    /// blocks are large). Both must be the same on every node of a
+    /// committee, or their outputs differ.
+    pub dedupe_window_txs: u64,
 }
 
 impl Default for StorageConfig {
@@ -76,6 +81,7 @@ impl Default for StorageConfig {
         StorageConfig {
             retention_heights: 100_000,
             dedupe_window_heights: 10_000,
+            dedupe_window_txs: 4_000_000,
         }
     }
 }
@@ -86,6 +92,9 @@ impl StorageConfig {
     /// that restarted would forget repeats its peers still skip, and their
     /// outputs would differ.
     pub fn check(&self) -> std::result::Result<(), String> {
+        if self.dedupe_window_txs == 0 {
+            return Err("storage: dedupe_window_txs must be at least 1".into());
+        }
         if self.retention_heights < self.dedupe_window_heights {
             return Err(format!(
                 "storage: retention_heights ({}) must be at least dedupe_window_heights ({}): \

@@ -1,10 +1,11 @@
 //! The ordered output: committed blocks with their batches, in strict height
 //! order, each transaction's first occurrence only.
 //!
-//! A transaction committed again within `dedupe_window_heights` of its first
-//! commit is skipped. The window is a pure function of the committed
-//! sequence, so every node skips the same ones; it is rebuilt from storage
-//! on restart.
+//! A transaction delivered within the last `dedupe_window_heights` heights
+//! and, of those, the last `dedupe_window_txs` delivered transactions is
+//! skipped when it is committed again. The window is a pure function of the
+//! committed sequence, so every node (with the same two settings) skips the
+//! same ones; it is rebuilt from storage on restart.
 
 use std::sync::Arc;
 
@@ -46,18 +47,27 @@ impl std::hash::Hash for Key {
     }
 }
 
-/// Recent transactions, with the height each was first committed at. Each
-/// is remembered by the first 16 bytes of its digest (a collision needs
-/// 2^64 work even for transactions an attacker picks both of, and only
-/// makes the attacker's own second one look repeated): at a hundred
-/// thousand transactions a second over a window of minutes, the window is
-/// tens of millions of entries, so their size is the node's memory.
+/// Recent transactions, each with the ordinal (its place in the sequence
+/// of delivered transactions) of its last delivered occurrence. Each is
+/// remembered by the first 16 bytes of its digest (a collision needs 2^64
+/// work even for transactions an attacker picks both of, and only makes
+/// the attacker's own second one look repeated): at a hundred thousand
+/// transactions a second over a window of minutes, the window is tens of
+/// millions of entries, so their size is the node's memory.
 ///
-/// Expiry is lazy: an entry whose height left the window counts as absent
-/// (a repeat of it is fresh again and takes the new height), and expired
-/// entries are dropped in bulk when their map fills up, instead of one
-/// removal per transaction when its height leaves the window (a cache miss
-/// each, and a list of every height's keys to find them by).
+/// The window is the last `window` heights and, of those, the last `cap`
+/// delivered transactions (counted from the start of the block being
+/// delivered, so a repeat within one block is always caught). The cap
+/// bounds memory when blocks are large: under overload a 10,000-height
+/// window spans minutes and grew the node by hundreds of MiB a minute.
+/// Both bounds are pure functions of the delivered sequence, so every
+/// node that uses the same two values skips the same transactions.
+///
+/// Expiry is lazy: an entry whose ordinal is below the window's first
+/// counts as absent (a repeat of it is delivered again and takes a new
+/// ordinal), and expired entries are dropped in bulk when their map fills
+/// up, instead of one removal per transaction when it leaves the window (a
+/// cache miss each, and a list of every height's keys to find them by).
 ///
 /// The keys are spread over [`SHARDS`] maps by their top bits, so a map
 /// that outgrows its table rehashes a 64th of the window at a time: one
@@ -70,17 +80,30 @@ impl std::hash::Hash for Key {
 /// delivery sweeps or rehashes at most one map and the work is spread out.
 pub struct Dedupe {
     window: u64,
+    cap: u64,
     seen: Vec<std::collections::HashMap<Key, u64, ordo_types::DigestState>>,
     /// The map the next delivery looks at for sweeping or growing.
     next_grow: usize,
+    /// The heights in the window, oldest first, each with the ordinal of
+    /// its first delivered transaction.
+    starts: std::collections::VecDeque<(u64, u64)>,
+    /// The ordinal the next delivered transaction gets.
+    next: u64,
+    /// Entries below this ordinal have left the window (it never falls).
+    first: u64,
 }
 
 impl Dedupe {
-    pub fn new(window: u64) -> Self {
+    /// A window of `window` heights and at most `cap` transactions.
+    pub fn new(window: u64, cap: u64) -> Self {
         Dedupe {
             window,
+            cap,
             seen: (0..SHARDS).map(|_| Default::default()).collect(),
             next_grow: 0,
+            starts: Default::default(),
+            next: 0,
+            first: 0,
         }
     }
 
@@ -92,10 +115,30 @@ impl Dedupe {
         Key(low, u64::from_le_bytes(word))
     }
 
+    /// Moves the window to block `height`: it starts at the first delivered
+    /// transaction of the oldest height within `window` of it, or `cap`
+    /// transactions before this block, whichever is later.
+    fn open_block(&mut self, height: u64) {
+        let start = self.next;
+        self.starts.push_back((height, start));
+        while let Some(&(oldest, _)) = self.starts.front() {
+            if oldest + self.window > height {
+                break;
+            }
+            self.starts.pop_front();
+        }
+        let by_height = self.starts.front().map_or(start, |&(_, s)| s);
+        self.first = self
+            .first
+            .max(by_height)
+            .max(start.saturating_sub(self.cap));
+    }
+
     /// Records the transactions of `height` and returns the positions of
-    /// repeats (already seen within the window, or earlier in this block).
+    /// repeats (delivered within the window, or earlier in this block).
     pub fn apply(&mut self, height: u64, batches: &[Batch]) -> Vec<(u32, u32)> {
         use std::collections::hash_map::Entry;
+        self.open_block(height);
         let mut skipped = Vec::new();
         for (b, batch) in batches.iter().enumerate() {
             Transaction::compute_digests(&batch.txs);
@@ -104,34 +147,59 @@ impl Dedupe {
                 let shard = &mut self.seen[(key.1 >> (64 - SHARD_BITS)) as usize];
                 match shard.entry(key) {
                     Entry::Vacant(entry) => {
-                        entry.insert(height);
+                        entry.insert(self.next);
+                        self.next += 1;
                     }
                     Entry::Occupied(mut entry) => {
-                        if *entry.get() + self.window > height {
+                        if *entry.get() >= self.first {
                             skipped.push((b as u32, t as u32));
                         } else {
-                            entry.insert(height);
+                            entry.insert(self.next);
+                            self.next += 1;
                         }
                     }
                 }
             }
         }
-        self.sweep_one(height);
+        self.sweep_one();
         skipped
+    }
+
+    /// Records a block delivered before a restart with the repeats it was
+    /// delivered with, which leaves the window as it was when the block was
+    /// first delivered. (Judging the replayed blocks again would not: a
+    /// repeat of a transaction from before the replayed heights would count
+    /// as new and stay in the window longer than it did on the peers.)
+    pub fn restore(&mut self, height: u64, batches: &[Batch], skipped: &[(u32, u32)]) {
+        self.open_block(height);
+        let mut skipped = skipped.iter().peekable();
+        for (b, batch) in batches.iter().enumerate() {
+            Transaction::compute_digests(&batch.txs);
+            for (t, tx) in batch.txs.iter().enumerate() {
+                if skipped.peek() == Some(&&(b as u32, t as u32)) {
+                    skipped.next();
+                    continue;
+                }
+                let key = Self::key(&tx.digest());
+                self.seen[(key.1 >> (64 - SHARD_BITS)) as usize].insert(key, self.next);
+                self.next += 1;
+            }
+        }
+        self.sweep_one();
     }
 
     /// Sweeps the next map in turn of what left the window if it reached
     /// its threshold, and doubles it if that freed too little.
-    fn sweep_one(&mut self, height: u64) {
+    fn sweep_one(&mut self) {
         let i = self.next_grow;
         self.next_grow = (i + 1) % SHARDS;
         let threshold = GROW_FROM + (GROW_TO - GROW_FROM) * i / (SHARDS - 1);
-        let window = self.window;
+        let first = self.first;
         let map = &mut self.seen[i];
         if map.len() * 64 < map.capacity() * threshold {
             return;
         }
-        map.retain(|_, first| *first + window > height);
+        map.retain(|_, ordinal| *ordinal >= first);
         // Freed less than an eighth of the threshold: sweeps would come too
         // often (each reads the whole map), so double it.
         if map.len() * 64 * 8 >= map.capacity() * threshold * 7 {
@@ -154,13 +222,14 @@ pub struct Output {
 }
 
 impl Output {
-    /// Rebuilds the dedupe window from the last stored output blocks.
-    pub fn open(storage: Arc<Storage>, shared: Arc<Shared>, window: u64) -> Result<Self> {
-        let mut dedupe = Dedupe::new(window);
+    /// Rebuilds the dedupe window (of `window` heights and at most `cap`
+    /// transactions) from the last stored output blocks.
+    pub fn open(storage: Arc<Storage>, shared: Arc<Shared>, window: u64, cap: u64) -> Result<Self> {
+        let mut dedupe = Dedupe::new(window, cap);
         let delivered = storage.delivered_height()?;
         for height in delivered.saturating_sub(window).max(1)..=delivered {
             if let Some(block) = storage.output(height)? {
-                dedupe.apply(height, &block.batches);
+                dedupe.restore(height, &block.batches, &block.skipped);
             }
         }
         shared.set_delivered(delivered);
@@ -248,7 +317,7 @@ pub(crate) mod tests {
 
     #[test]
     fn repeats_are_skipped_within_the_window_only() {
-        let mut d = Dedupe::new(2);
+        let mut d = Dedupe::new(2, u64::MAX);
         assert!(d.apply(1, &[batch(0, &[b"a", b"b"])]).is_empty());
         // Same block repeats and an earlier height's repeat.
         assert_eq!(
@@ -262,13 +331,98 @@ pub(crate) mod tests {
         assert_eq!(d.apply(4, &[batch(0, &[b"a", b"b", b"c"])]), vec![(0, 0)]);
     }
 
+    /// The transaction cap: a repeat more than `cap` delivered transactions
+    /// back (counted from the start of the block) is delivered again, one
+    /// within it is not, and a repeat within one block always is skipped.
+    #[test]
+    fn repeats_are_skipped_within_the_transaction_cap_only() {
+        let mut d = Dedupe::new(100, 3);
+        assert!(d.apply(1, &[batch(0, &[b"a", b"b"])]).is_empty());
+        assert!(d.apply(2, &[batch(0, &[b"c"])]).is_empty());
+        // Three delivered before this block: "a" is the third back, in.
+        assert_eq!(d.apply(3, &[batch(0, &[b"a", b"d"])]), vec![(0, 0)]);
+        // Four now ("a", "b", "c", "d"): "a" is out, so delivered again;
+        // "d" is in.
+        assert_eq!(d.apply(4, &[batch(0, &[b"a", b"d"])]), vec![(0, 1)]);
+        // A block larger than the cap still skips its own repeats.
+        assert_eq!(
+            d.apply(5, &[batch(0, &[b"w", b"x", b"y", b"z"]), batch(1, &[b"w"])]),
+            vec![(1, 0)]
+        );
+    }
+
+    /// Memory follows the cap when it is the tighter bound.
+    #[test]
+    fn the_transaction_cap_bounds_memory() {
+        let cap = 20_000;
+        let mut d = Dedupe::new(1_000_000, cap);
+        let mut n = 0u64;
+        let mut most = 0;
+        for height in 1..=2_000u64 {
+            let payloads: Vec<Vec<u8>> = (0..400)
+                .map(|_| {
+                    n += 1;
+                    n.to_le_bytes().to_vec()
+                })
+                .collect();
+            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            assert!(d.apply(height, &[batch(0, &refs)]).is_empty());
+            most = most.max(d.remembered());
+        }
+        assert!(
+            most <= 4 * cap as usize,
+            "{most} remembered for a cap of {cap}"
+        );
+    }
+
+    /// A node rebuilt from its stored output (blocks and the repeats they
+    /// were delivered with) judges the next blocks as one that never
+    /// restarted. Judging the replayed blocks afresh did not: "x" at height
+    /// 4 (just before the replayed heights) and again at 7 (a repeat) made
+    /// the rebuilt window remember "x" from 7, so it skipped "x" at 11,
+    /// which the live node (remembering it from 4) delivered.
+    #[test]
+    fn a_window_rebuilt_from_stored_output_matches_one_that_never_restarted() {
+        for (window, cap) in [(5, u64::MAX), (5, 6), (8, 4)] {
+            let mut live = Dedupe::new(window, cap);
+            let mut stored = Vec::new();
+            let block = |h: u64| -> Vec<Batch> {
+                let filler = h.to_le_bytes();
+                match h {
+                    4 | 7 | 11 => vec![batch(0, &[b"x", &filler])],
+                    9 => vec![batch(0, &[&filler, b"y", b"y"])],
+                    12 => vec![batch(0, &[b"y", &filler, b"x"])],
+                    _ => vec![batch(0, &[&filler])],
+                }
+            };
+            for h in 1..=10 {
+                let skipped = live.apply(h, &block(h));
+                stored.push((h, block(h), skipped));
+            }
+            let mut rebuilt = Dedupe::new(window, cap);
+            let delivered = 10u64;
+            for (h, batches, skipped) in &stored {
+                if *h >= delivered.saturating_sub(window).max(1) {
+                    rebuilt.restore(*h, batches, skipped);
+                }
+            }
+            for h in 11..=16 {
+                assert_eq!(
+                    rebuilt.apply(h, &block(h)),
+                    live.apply(h, &block(h)),
+                    "window {window}, cap {cap}, height {h}"
+                );
+            }
+        }
+    }
+
     /// Entries that left the window are dropped in bulk as their maps fill:
     /// memory follows the window, not the whole history.
     #[test]
     fn expired_entries_are_swept() {
         let window = 50;
         let per_height = 400;
-        let mut d = Dedupe::new(window);
+        let mut d = Dedupe::new(window, u64::MAX);
         let mut n = 0u64;
         let mut most = 0;
         for height in 1..=3_000u64 {
@@ -299,7 +453,7 @@ pub(crate) mod tests {
     /// they are grown one per delivery at most, ahead of need, spread out.
     #[test]
     fn sets_grow_ahead_of_need_one_per_delivery() {
-        let mut d = Dedupe::new(1_000_000);
+        let mut d = Dedupe::new(1_000_000, u64::MAX);
         let mut n = 0u64;
         let mut growths = Vec::new();
         for height in 1..=2_000u64 {

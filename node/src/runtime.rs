@@ -116,6 +116,7 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         storage.clone(),
         shared.clone(),
         config.storage.dedupe_window_heights,
+        config.storage.dedupe_window_txs,
     )?;
     let mempool = MempoolActor::new(
         mempool_core,
