@@ -315,6 +315,19 @@ pub(crate) mod tests {
         }
     }
 
+    /// One batch of `count` transactions never seen before (numbered on
+    /// from `n`).
+    fn fresh(n: &mut u64, count: usize) -> Batch {
+        let payloads: Vec<[u8; 8]> = (0..count)
+            .map(|_| {
+                *n += 1;
+                n.to_le_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = payloads.iter().map(|p| p.as_slice()).collect();
+        batch(0, &refs)
+    }
+
     #[test]
     fn repeats_are_skipped_within_the_window_only() {
         let mut d = Dedupe::new(2, u64::MAX);
@@ -359,14 +372,8 @@ pub(crate) mod tests {
         let mut n = 0u64;
         let mut most = 0;
         for height in 1..=2_000u64 {
-            let payloads: Vec<Vec<u8>> = (0..400)
-                .map(|_| {
-                    n += 1;
-                    n.to_le_bytes().to_vec()
-                })
-                .collect();
-            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-            assert!(d.apply(height, &[batch(0, &refs)]).is_empty());
+            let block = [fresh(&mut n, 400)];
+            assert!(d.apply(height, &block).is_empty());
             most = most.max(d.remembered());
         }
         assert!(
@@ -426,14 +433,8 @@ pub(crate) mod tests {
         let mut n = 0u64;
         let mut most = 0;
         for height in 1..=3_000u64 {
-            let payloads: Vec<Vec<u8>> = (0..per_height)
-                .map(|_| {
-                    n += 1;
-                    n.to_le_bytes().to_vec()
-                })
-                .collect();
-            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
-            assert!(d.apply(height, &[batch(0, &refs)]).is_empty());
+            let block = [fresh(&mut n, per_height)];
+            assert!(d.apply(height, &block).is_empty());
             most = most.max(d.remembered());
         }
         let live = window as usize * per_height;
@@ -457,15 +458,9 @@ pub(crate) mod tests {
         let mut n = 0u64;
         let mut growths = Vec::new();
         for height in 1..=2_000u64 {
-            let payloads: Vec<Vec<u8>> = (0..400)
-                .map(|_| {
-                    n += 1;
-                    n.to_le_bytes().to_vec()
-                })
-                .collect();
-            let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            let block = [fresh(&mut n, 400)];
             let capacities: Vec<usize> = d.seen.iter().map(|s| s.capacity()).collect();
-            assert!(d.apply(height, &[batch(0, &refs)]).is_empty());
+            assert!(d.apply(height, &block).is_empty());
             let grown = d
                 .seen
                 .iter()
