@@ -115,6 +115,11 @@ impl Dedupe {
         Key(low, u64::from_le_bytes(word))
     }
 
+    /// Which map holds `key` (by its top bits).
+    fn shard(key: &Key) -> usize {
+        (key.1 >> (64 - SHARD_BITS)) as usize
+    }
+
     /// Moves the window to block `height`: it starts at the first delivered
     /// transaction of the oldest height within `window` of it, or `cap`
     /// transactions before this block, whichever is later.
@@ -144,8 +149,7 @@ impl Dedupe {
             Transaction::compute_digests(&batch.txs);
             for (t, tx) in batch.txs.iter().enumerate() {
                 let key = Self::key(&tx.digest());
-                let shard = &mut self.seen[(key.1 >> (64 - SHARD_BITS)) as usize];
-                match shard.entry(key) {
+                match self.seen[Self::shard(&key)].entry(key) {
                     Entry::Vacant(entry) => {
                         entry.insert(self.next);
                         self.next += 1;
@@ -181,7 +185,7 @@ impl Dedupe {
                     continue;
                 }
                 let key = Self::key(&tx.digest());
-                self.seen[(key.1 >> (64 - SHARD_BITS)) as usize].insert(key, self.next);
+                self.seen[Self::shard(&key)].insert(key, self.next);
                 self.next += 1;
             }
         }
