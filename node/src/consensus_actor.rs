@@ -317,9 +317,9 @@ impl ConsensusActor {
                 Vec::new()
             }
         };
-        let storage = self.storage.clone();
-        let saved = tokio::task::spawn_blocking(move || storage.save_commits(&[block])).await;
-        if let Err(e) = flatten(saved) {
+        // Staged in memory (stored with the next write transaction): cheap
+        // enough not to leave this task for.
+        if let Err(e) = self.storage.save_commits(&[block]) {
             tracing::error!(height, "cannot store committed block: {e}");
             self.shared.mark_storage_failed();
             return;

@@ -105,6 +105,77 @@ fn last_height(committed: &impl ReadableTable<u64, &'static [u8]>) -> Result<Hei
     Ok(last.map_or(0, |(k, _)| k.value()))
 }
 
+/// Most writes staged before the next one writes them itself.
+const STAGE_MAX_WRITES: usize = 1_024;
+/// Longest a write stays staged before the next one writes them all.
+const STAGE_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Writes to `ordo.redb` that wait in memory for its next write transaction
+/// (see the module doc). Readers see them as if they were stored.
+#[derive(Clone, Default)]
+struct Staged {
+    /// Committed blocks continuing the stored tip, in height order.
+    commits: Vec<CommittedBlock>,
+    /// Locations of batches appended to the log.
+    locations: ordo_types::DigestMap<Location>,
+    /// This node's own batches among them (digest, seq), undelivered.
+    own: Vec<(Digest, u64)>,
+    /// The seq after this node's highest own batch among them.
+    next_seq: Option<u64>,
+    /// Where the log ends after the last of them.
+    log_end: Option<Position>,
+    /// When the oldest of them was staged.
+    since: Option<std::time::Instant>,
+}
+
+impl Staged {
+    fn is_empty(&self) -> bool {
+        self.commits.is_empty() && self.locations.is_empty() && self.log_end.is_none()
+    }
+
+    /// Whether the next write should store them rather than add to them.
+    fn due(&self) -> bool {
+        self.commits.len() + self.locations.len() >= STAGE_MAX_WRITES
+            || self.since.is_some_and(|at| at.elapsed() >= STAGE_MAX_WAIT)
+    }
+
+    fn touch(&mut self) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    fn committed(&self, height: Height) -> Option<&CommittedBlock> {
+        let first = self.commits.first()?.block.height();
+        self.commits.get(usize::try_from(height.checked_sub(first)?).ok()?)
+    }
+
+    /// Puts `older` (taken for a transaction that failed) back before
+    /// these.
+    fn restore(&mut self, older: Staged) {
+        let newer = std::mem::replace(self, older);
+        self.commits.extend(newer.commits);
+        self.locations.extend(newer.locations);
+        self.own.extend(newer.own);
+        self.next_seq = newer.next_seq.or(self.next_seq);
+        self.log_end = newer.log_end.or(self.log_end);
+        self.since = self.since.or(newer.since);
+    }
+}
+
+/// The staged writes, and those being written by the open write
+/// transaction (still visible to readers until it commits).
+#[derive(Default)]
+struct Stage {
+    current: Staged,
+    writing: Option<std::sync::Arc<Staged>>,
+}
+
+impl Stage {
+    /// Looks through the staged writes, newest first.
+    fn find<T>(&self, f: impl Fn(&Staged) -> Option<T>) -> Option<T> {
+        f(&self.current).or_else(|| self.writing.as_deref().and_then(f))
+    }
+}
+
 /// The node's database.
 pub struct Storage {
     db: Database,
@@ -117,9 +188,11 @@ pub struct Storage {
     durable_at: parking_lot::Mutex<std::time::Instant>,
     /// The committed tip as of the last durable commit of `db`.
     durable_tip: std::sync::atomic::AtomicU64,
-    /// Held while a batch group is appended and its locations committed, so
+    /// Held while a batch group is appended and its locations staged, so
     /// the log end stored with them covers exactly what they index.
     appending: parking_lot::Mutex<()>,
+    /// Writes waiting for the next write transaction.
+    stage: parking_lot::Mutex<Stage>,
 }
 
 impl Storage {
@@ -190,6 +263,7 @@ impl Storage {
             durable_at: parking_lot::Mutex::new(std::time::Instant::now()),
             durable_tip: std::sync::atomic::AtomicU64::new(durable_tip),
             appending: parking_lot::Mutex::new(()),
+            stage: Default::default(),
         })
     }
 
@@ -323,11 +397,118 @@ impl Storage {
         Ok(indexed)
     }
 
-    /// Commits `txn` on `db` with fsync.
-    fn commit_durable(&self, txn: redb::WriteTransaction) -> Result<()> {
-        // What this transaction sees is what its commit makes durable.
-        let tip = last_height(&txn.open_table(COMMITTED)?)?;
-        txn.commit()?;
+    /// Runs `f` in a write transaction that first stores every staged
+    /// write, and commits it: with fsync if `durable`, else relaxed (without
+    /// fsync if a durable commit happened in the last [`RELAXED_FOR`]). If
+    /// anything fails the staged writes stay staged.
+    fn write<T>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<T>,
+    ) -> Result<T> {
+        let mut txn = self.db.begin_write()?;
+        // Only one write transaction is open at a time: nothing else is
+        // being written.
+        let staged = {
+            let mut stage = self.stage.lock();
+            let staged = std::sync::Arc::new(std::mem::take(&mut stage.current));
+            stage.writing = Some(staged.clone());
+            staged
+        };
+        let durable = durable || self.durable_at.lock().elapsed() >= RELAXED_FOR;
+        let written = (|| {
+            let replaced = Self::write_staged(&txn, &staged)?;
+            let value = f(&txn)?;
+            // What this transaction sees is what its commit makes durable.
+            let tip = last_height(&txn.open_table(COMMITTED)?)?;
+            if !durable {
+                txn.set_durability(redb::Durability::None)
+                    .map_err(|e| Error::Storage(e.to_string()))?;
+            }
+            txn.commit()?;
+            Ok((value, replaced, tip))
+        })();
+        let mut stage = self.stage.lock();
+        let writing = stage.writing.take();
+        let (value, replaced, tip) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                drop(staged);
+                if let Some(writing) = writing {
+                    let older = std::sync::Arc::try_unwrap(writing).unwrap_or_else(|a| (*a).clone());
+                    stage.current.restore(older);
+                }
+                return Err(e);
+            }
+        };
+        drop(stage);
+        {
+            let mut live = self.live.lock();
+            for segment in replaced {
+                if let Some(count) = live.get_mut(&segment) {
+                    *count = count.saturating_sub(1);
+                }
+            }
+        }
+        if durable {
+            self.after_durable(tip);
+        }
+        Ok(value)
+    }
+
+    /// Stores `staged` in `txn`; returns the segments of locations it
+    /// replaced.
+    fn write_staged(txn: &redb::WriteTransaction, staged: &Staged) -> Result<Vec<u32>> {
+        if !staged.commits.is_empty() {
+            let mut committed = txn.open_table(COMMITTED)?;
+            let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
+            let tip = last_height(&committed)?;
+            for (expected, block) in (tip + 1..).zip(&staged.commits) {
+                let height = block.block.height();
+                if height != expected {
+                    return Err(Error::Storage(format!(
+                        "commit of height {height} does not continue the tip {}",
+                        expected - 1
+                    )));
+                }
+                committed.insert(height, encode(block)?.as_slice())?;
+                by_digest.insert(
+                    block.block.digest().as_bytes().as_slice(),
+                    encode(&block.block)?.as_slice(),
+                )?;
+            }
+        }
+        let mut replaced = Vec::new();
+        if !staged.locations.is_empty() {
+            let mut table = txn.open_table(BATCH_LOCATIONS)?;
+            for (digest, location) in &staged.locations {
+                let old =
+                    table.insert(digest.as_bytes().as_slice(), location.to_bytes().as_slice())?;
+                if let Some(old) = old.and_then(|v| Location::from_bytes(v.value())) {
+                    replaced.push(old.segment);
+                }
+            }
+        }
+        if !staged.own.is_empty() {
+            let mut undelivered = txn.open_table(OWN_UNDELIVERED)?;
+            for (digest, seq) in &staged.own {
+                undelivered.insert(digest.as_bytes().as_slice(), seq)?;
+            }
+        }
+        if staged.next_seq.is_some() || staged.log_end.is_some() {
+            let mut meta = txn.open_table(META)?;
+            if let Some(seq) = staged.next_seq {
+                meta.insert(NEXT_SEQ_KEY, seq.to_le_bytes().as_slice())?;
+            }
+            if let Some(end) = staged.log_end {
+                meta.insert(LOG_END_KEY, end.to_bytes().as_slice())?;
+            }
+        }
+        Ok(replaced)
+    }
+
+    /// After a durable commit that stored the chain up to `tip`.
+    fn after_durable(&self, tip: Height) {
         *self.durable_at.lock() = std::time::Instant::now();
         // Two durable commits may return out of order: keep the higher.
         let before = self
@@ -342,25 +523,19 @@ impl Storage {
                 Err(e) => tracing::warn!("cannot read committed block {tip}: {e}"),
             }
         }
-        Ok(())
     }
 
-    /// Commits `txn` on `db` without fsync if a durable commit happened in
-    /// the last [`RELAXED_FOR`], with it otherwise.
-    fn commit_relaxed(&self, mut txn: redb::WriteTransaction) -> Result<()> {
-        if self.durable_at.lock().elapsed() >= RELAXED_FOR {
-            return self.commit_durable(txn);
+    /// Stores the staged writes now if they are due.
+    fn write_if_due(&self) -> Result<()> {
+        if self.stage.lock().current.due() {
+            self.write(false, |_| Ok(()))?;
         }
-        txn.set_durability(redb::Durability::None)
-            .map_err(|e| Error::Storage(e.to_string()))?;
-        txn.commit()?;
         Ok(())
     }
 
-    /// Makes every relaxed commit durable (on shutdown).
+    /// Makes every staged and relaxed write durable (on shutdown).
     pub fn flush(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        self.commit_durable(txn)
+        self.write(true, |_| Ok(()))
     }
 
     /// Size on disk of the database file and the batch segments.
@@ -370,6 +545,9 @@ impl Storage {
 
     /// The bytes of batch `digest` if stored, read through `txn`.
     fn batch_in(&self, txn: &redb::ReadTransaction, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        if let Some(location) = self.stage.lock().find(|s| s.locations.get(digest).copied()) {
+            return self.log.read(location).map(Some);
+        }
         let key = digest.as_bytes().as_slice();
         if let Some(value) = txn.open_table(BATCH_LOCATIONS)?.get(key)? {
             let location = Location::from_bytes(value.value())
@@ -414,6 +592,15 @@ impl Storage {
         if let Some(block) = self.votes.block(digest) {
             return Ok(Some(block));
         }
+        let staged = self.stage.lock().find(|s| {
+            s.commits
+                .iter()
+                .find(|c| c.block.digest() == *digest)
+                .map(|c| c.block.clone())
+        });
+        if staged.is_some() {
+            return Ok(staged);
+        }
         let key = digest.as_bytes().as_slice();
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED_BY_DIGEST)?;
@@ -427,42 +614,48 @@ impl Storage {
         Ok(self.votes.safety())
     }
 
-    /// Appends committed blocks (in height order, continuing the tip) in one
-    /// transaction. Refuses a gap or a rewrite.
+    /// Appends committed blocks (in height order, continuing the tip).
+    /// Refuses a gap or a rewrite. They are staged: readers see them at
+    /// once, and the next write transaction (the next delivered block's,
+    /// under load) stores them.
     pub fn save_commits(&self, blocks: &[CommittedBlock]) -> Result<()> {
         if blocks.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
-        {
-            let mut committed = txn.open_table(COMMITTED)?;
-            let tip = last_height(&committed)?;
-            let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
-            for (expected, block) in (tip + 1..).zip(blocks) {
-                let height = block.block.height();
-                if height != expected {
-                    return Err(Error::Storage(format!(
-                        "commit of height {height} does not continue the tip {}",
-                        expected - 1
-                    )));
-                }
-                committed.insert(height, encode(block)?.as_slice())?;
-                by_digest.insert(
-                    block.block.digest().as_bytes().as_slice(),
-                    encode(&block.block)?.as_slice(),
-                )?;
+        let tip = self.tip()?;
+        for (expected, block) in (tip + 1..).zip(blocks) {
+            let height = block.block.height();
+            if height != expected {
+                return Err(Error::Storage(format!(
+                    "commit of height {height} does not continue the tip {}",
+                    expected - 1
+                )));
             }
         }
-        self.commit_relaxed(txn)?;
-        Ok(())
+        {
+            let mut stage = self.stage.lock();
+            stage.current.commits.extend_from_slice(blocks);
+            stage.current.touch();
+        }
+        self.write_if_due()
     }
 
     /// The height of the last committed block (0 before any).
     pub fn tip(&self) -> Result<Height> {
-        last_height(&self.db.begin_read()?.open_table(COMMITTED)?)
+        let staged = self
+            .stage
+            .lock()
+            .find(|s| s.commits.last().map(|c| c.block.height()));
+        match staged {
+            Some(height) => Ok(height),
+            None => last_height(&self.db.begin_read()?.open_table(COMMITTED)?),
+        }
     }
 
     pub fn committed(&self, height: Height) -> Result<Option<CommittedBlock>> {
+        if let Some(block) = self.stage.lock().find(|s| s.committed(height).cloned()) {
+            return Ok(Some(block));
+        }
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED)?;
         let value = table.get(height)?;
@@ -523,8 +716,7 @@ impl Storage {
         };
         let bytes = encode(&stored)?;
         let height = block.height();
-        let txn = self.db.begin_write()?;
-        {
+        self.write(false, |txn| {
             txn.open_table(OUTPUT)?.insert(height, bytes.as_slice())?;
             let mut own = txn.open_table(OWN_UNDELIVERED)?;
             let mut last = txn.open_table(BATCH_LAST_HEIGHT)?;
@@ -535,9 +727,8 @@ impl Storage {
             let mark = height.to_le_bytes();
             txn.open_table(META)?
                 .insert(DELIVERED_KEY, mark.as_slice())?;
-        }
-        self.commit_relaxed(txn)?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The delivered block at `height` with its batches; `None` if it is not
@@ -570,7 +761,16 @@ impl Storage {
 
     /// Seq of this node's next own batch (0 on a fresh node).
     pub fn next_own_seq(&self) -> Result<u64> {
-        self.meta_u64(NEXT_SEQ_KEY)
+        match self.stage.lock().find(|s| s.next_seq) {
+            Some(seq) => Ok(seq),
+            None => self.meta_u64(NEXT_SEQ_KEY),
+        }
+    }
+
+    /// Forgets the staged writes, as a crash would (tests).
+    #[cfg(test)]
+    fn lose_staged(&self) {
+        self.stage.lock().current = Staged::default();
     }
 
     /// Height of the last delivered block (0 before any).
@@ -627,8 +827,13 @@ impl Storage {
             let legacy = txn.open_table(BATCHES)?;
             let mut fresh = Vec::new();
             for (digest, bytes) in batches {
+                let staged = self
+                    .stage
+                    .lock()
+                    .find(|s| s.locations.get(&digest).copied())
+                    .is_some();
                 let key = digest.as_bytes().as_slice();
-                if locations.get(key)?.is_none() && legacy.get(key)?.is_none() {
+                if !staged && locations.get(key)?.is_none() && legacy.get(key)?.is_none() {
                     fresh.push((digest, bytes));
                 }
             }
@@ -645,42 +850,35 @@ impl Storage {
             .log
             .append(fresh.iter().map(|(digest, bytes)| (kind(digest), *bytes)))?;
         let written = appended.locations;
-        let txn = self.db.begin_write()?;
-        let mut replaced = Vec::new();
         {
-            let mut table = txn.open_table(BATCH_LOCATIONS)?;
+            let mut live = self.live.lock();
+            for location in &written {
+                *live.entry(location.segment).or_insert(0) += 1;
+            }
+        }
+        {
+            let mut stage = self.stage.lock();
+            let staged = &mut stage.current;
             for ((digest, _), location) in fresh.iter().zip(&written) {
-                let old =
-                    table.insert(digest.as_bytes().as_slice(), location.to_bytes().as_slice())?;
-                if let Some(old) = old.and_then(|v| Location::from_bytes(v.value())) {
-                    replaced.push(old.segment);
-                }
+                staged.locations.insert(*digest, *location);
             }
-            let mut undelivered = txn.open_table(OWN_UNDELIVERED)?;
-            for (digest, seq) in own {
-                undelivered.insert(digest.as_bytes().as_slice(), seq)?;
-            }
-            let mut meta = txn.open_table(META)?;
+            staged.own.extend_from_slice(own);
             if let Some(seq) = own.iter().map(|(_, seq)| seq + 1).max() {
-                meta.insert(NEXT_SEQ_KEY, seq.to_le_bytes().as_slice())?;
+                staged.next_seq = Some(staged.next_seq.map_or(seq, |s| s.max(seq)));
             }
-            meta.insert(LOG_END_KEY, appended.end.to_bytes().as_slice())?;
+            staged.log_end = Some(appended.end);
+            staged.touch();
         }
-        self.commit_relaxed(txn)?;
-        let mut live = self.live.lock();
-        for location in &written {
-            *live.entry(location.segment).or_insert(0) += 1;
-        }
-        for segment in replaced {
-            if let Some(count) = live.get_mut(&segment) {
-                *count = count.saturating_sub(1);
-            }
-        }
-        Ok(())
+        self.write_if_due()
     }
 
     /// This node's own stored batches not yet delivered, by seq.
     pub fn own_undelivered(&self) -> Result<Vec<Vec<u8>>> {
+        // Read at start-up, when nothing is staged; the staged own batches
+        // are undelivered too, so they are stored first.
+        if !self.stage.lock().current.is_empty() {
+            self.write(false, |_| Ok(()))?;
+        }
         let txn = self.db.begin_read()?;
         let own = txn.open_table(OWN_UNDELIVERED)?;
         let mut found = Vec::new();
@@ -743,16 +941,15 @@ impl Storage {
                 .log
                 .append(moved.iter().map(|(_, body)| (Kind::Batch, body.as_slice())))?;
             let written = appended.locations;
-            let txn = self.db.begin_write()?;
-            {
+            self.write(true, |txn| {
                 let mut table = txn.open_table(BATCH_LOCATIONS)?;
                 for ((key, _), location) in moved.iter().zip(&written) {
                     table.insert(key.as_slice(), location.to_bytes().as_slice())?;
                 }
                 txn.open_table(META)?
                     .insert(LOG_END_KEY, appended.end.to_bytes().as_slice())?;
-            }
-            self.commit_durable(txn)?;
+                Ok(())
+            })?;
             {
                 let mut live = self.live.lock();
                 live.remove(&segment);
@@ -804,9 +1001,8 @@ impl Storage {
                 pending.extend(certified(&block));
             }
         }
-        let txn = self.db.begin_write()?;
-        let mut freed = Vec::new();
-        {
+        let freed = self.write(true, |txn| {
+            let mut freed = Vec::new();
             let mut batches = txn.open_table(BATCHES)?;
             let mut locations = txn.open_table(BATCH_LOCATIONS)?;
             let mut last = txn.open_table(BATCH_LAST_HEIGHT)?;
@@ -833,8 +1029,8 @@ impl Storage {
             }
             let bytes = below.to_le_bytes();
             txn.open_table(META)?.insert(PRUNED_KEY, bytes.as_slice())?;
-        }
-        self.commit_durable(txn)?;
+            Ok(freed)
+        })?;
         {
             let mut live = self.live.lock();
             for segment in freed {
@@ -850,21 +1046,31 @@ impl Storage {
     /// Marks `height` delivered without output: its batches were pruned on
     /// the peer it was synced from.
     pub fn skip_pruned(&self, height: Height) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+        self.write(false, |txn| {
             let mark = height.to_le_bytes();
             let mut meta = txn.open_table(META)?;
             meta.insert(DELIVERED_KEY, mark.as_slice())?;
             let next = (height + 1).to_le_bytes();
             meta.insert(PRUNED_KEY, next.as_slice())?;
-        }
-        self.commit_relaxed(txn)?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Heights below this have had their batches pruned.
     pub fn pruned_below(&self) -> Result<Height> {
         self.meta_u64(PRUNED_KEY)
+    }
+}
+
+impl Drop for Storage {
+    /// Stores what is staged (as a relaxed commit: what a stop without
+    /// [`Storage::flush`] may lose is what peers can send again).
+    fn drop(&mut self) {
+        if !self.stage.get_mut().current.is_empty() {
+            if let Err(e) = self.write(false, |_| Ok(())) {
+                tracing::warn!("cannot store staged writes on close: {e}");
+            }
+        }
     }
 }
 
@@ -1001,8 +1207,10 @@ mod tests {
             )
             .unwrap();
             assert_eq!(s.next_own_seq().unwrap(), 78);
-            // The durable state as it was before the relaxed commits, except
-            // that one own batch was delivered (and that reached the disk).
+            // The durable state as it was before the staged and relaxed
+            // writes, except that one own batch was delivered (and that
+            // reached the disk).
+            s.lose_staged();
             let txn = s.db.begin_write().unwrap();
             {
                 let mut locations = txn.open_table(BATCH_LOCATIONS).unwrap();
@@ -1057,7 +1265,8 @@ mod tests {
             );
             s.save_batches([(first.digest(), bytes.as_slice())])
                 .unwrap();
-            // As the disk was before the relaxed location commit.
+            // As the disk was before the location was stored.
+            s.lose_staged();
             let txn = s.db.begin_write().unwrap();
             {
                 let mut locations = txn.open_table(BATCH_LOCATIONS).unwrap();
