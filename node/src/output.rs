@@ -270,7 +270,8 @@ impl Output {
             batches,
             skipped,
         };
-        self.storage.save_output(&block)?;
+        let block = Arc::new(block);
+        self.storage.save_output(block.clone())?;
         if started.elapsed() >= SLOW_DELIVERY {
             // Delivery is serial: every later block waits this long too.
             tracing::warn!(
@@ -280,7 +281,7 @@ impl Output {
                 "slow delivery"
             );
         }
-        self.shared.publish(Arc::new(block));
+        self.shared.publish(block);
         Ok(())
     }
 }
