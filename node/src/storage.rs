@@ -1363,6 +1363,70 @@ mod tests {
         }
     }
 
+    /// Staged writes are read back at once, reach the file with the first
+    /// write after `STAGE_MAX_WAIT` (or on close), and a crash loses them
+    /// all together: the reopened node is at the stored heights.
+    #[test]
+    fn staged_writes_are_read_at_once_and_stored_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, blocks) = committed_blocks(3);
+        let batches: Vec<_> = (0..3).map(|seq| test_batch(0, seq)).collect();
+        let store = |s: &Storage, i: usize| {
+            s.save_commits(&blocks[i..=i]).unwrap();
+            let bytes = encode(&batches[i]).unwrap();
+            s.save_batches_and_own([(batches[i].digest(), bytes.as_slice())], &[])
+                .unwrap();
+            s.save_output(std::sync::Arc::new(output_of(&blocks[i], &batches[i])))
+                .unwrap();
+        };
+        let on_file = |s: &Storage| {
+            let txn = s.db.begin_read().unwrap();
+            last_height(&txn.open_table(COMMITTED).unwrap()).unwrap()
+        };
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            store(&s, 0);
+            assert_eq!((s.tip().unwrap(), s.delivered_height().unwrap()), (1, 1));
+            assert_eq!(s.committed(1).unwrap().unwrap(), blocks[0]);
+            assert_eq!(
+                s.block(&blocks[0].block.digest()).unwrap(),
+                Some(blocks[0].block.clone())
+            );
+            assert_eq!(
+                s.output(1).unwrap().unwrap().batches,
+                vec![batches[0].clone()]
+            );
+            assert_eq!(on_file(&s), 0, "stored before STAGE_MAX_WAIT");
+            std::thread::sleep(STAGE_MAX_WAIT);
+            // The batch group wrote what was staged, up to its own block
+            // (its output row is staged after it).
+            store(&s, 1);
+            assert_eq!(on_file(&s), 2);
+            assert_eq!(s.meta_bytes(DELIVERED_KEY).unwrap(), 1u64.to_le_bytes());
+            store(&s, 2);
+            assert_eq!(on_file(&s), 2);
+            s.lose_staged();
+        }
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            assert_eq!((s.tip().unwrap(), s.delivered_height().unwrap()), (2, 1));
+            assert!(s.output(2).unwrap().is_none());
+            s.save_output(std::sync::Arc::new(output_of(&blocks[1], &batches[1])))
+                .unwrap();
+            assert!(s.output(3).unwrap().is_none());
+            // The lost batch is in the log: the restart indexed it again.
+            let bytes = encode(&batches[2]).unwrap();
+            assert_eq!(s.batch(&batches[2].digest()).unwrap(), Some(bytes));
+            store(&s, 2);
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        assert_eq!((s.tip().unwrap(), s.delivered_height().unwrap()), (3, 3));
+        assert_eq!(
+            s.output(3).unwrap().unwrap().batches,
+            vec![batches[2].clone()]
+        );
+    }
+
     #[test]
     fn pruning_removes_old_batches_and_output_but_keeps_the_chain() {
         use ordo_mempool::{Batch, BatchCert, Transaction};
