@@ -572,7 +572,8 @@ impl Storage {
 
     /// The bytes of batch `digest` if stored, read through `txn`.
     fn batch_in(&self, txn: &redb::ReadTransaction, digest: &Digest) -> Result<Option<Vec<u8>>> {
-        if let Some(location) = self.stage.lock().find(|s| s.locations.get(digest).copied()) {
+        let staged = self.stage.lock().find(|s| s.locations.get(digest).copied());
+        if let Some(location) = staged {
             return self.log.read(location).map(Some);
         }
         let key = digest.as_bytes().as_slice();
@@ -685,8 +686,9 @@ impl Storage {
     }
 
     pub fn committed(&self, height: Height) -> Result<Option<CommittedBlock>> {
-        if let Some(block) = self.stage.lock().find(|s| s.committed(height).cloned()) {
-            return Ok(Some(block));
+        let staged = self.stage.lock().find(|s| s.committed(height).cloned());
+        if staged.is_some() {
+            return Ok(staged);
         }
         let txn = self.db.begin_read()?;
         let table = txn.open_table(COMMITTED)?;
@@ -822,7 +824,8 @@ impl Storage {
 
     /// Seq of this node's next own batch (0 on a fresh node).
     pub fn next_own_seq(&self) -> Result<u64> {
-        match self.stage.lock().find(|s| s.next_seq) {
+        let staged = self.stage.lock().find(|s| s.next_seq);
+        match staged {
             Some(seq) => Ok(seq),
             None => self.meta_u64(NEXT_SEQ_KEY),
         }
