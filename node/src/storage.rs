@@ -147,6 +147,8 @@ impl Staged {
     fn is_empty(&self) -> bool {
         self.commits.is_empty()
             && self.locations.is_empty()
+            && self.own.is_empty()
+            && self.next_seq.is_none()
             && self.log_end.is_none()
             && self.outputs.is_empty()
     }
@@ -644,8 +646,8 @@ impl Storage {
 
     /// Appends committed blocks (in height order, continuing the tip).
     /// Refuses a gap or a rewrite. They are staged: readers see them at
-    /// once, and the next write transaction (the next delivered block's,
-    /// under load) stores them.
+    /// once, and the first write after [`STAGE_MAX_WAIT`] (or any other
+    /// write transaction) stores them.
     pub fn save_commits(&self, blocks: &[CommittedBlock]) -> Result<()> {
         if blocks.is_empty() {
             return Ok(());
