@@ -118,6 +118,20 @@ fn last_height(committed: &impl ReadableTable<u64, &'static [u8]>) -> Result<Hei
     Ok(last.map_or(0, |(k, _)| k.value()))
 }
 
+/// Refuses committed blocks that do not continue `tip` without a gap.
+fn continue_tip(tip: Height, blocks: &[CommittedBlock]) -> Result<()> {
+    for (expected, block) in (tip + 1..).zip(blocks) {
+        let height = block.block.height();
+        if height != expected {
+            return Err(Error::Storage(format!(
+                "commit of height {height} does not continue the tip {}",
+                expected - 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Most writes staged before the next one writes them itself.
 const STAGE_MAX_WRITES: usize = 1_024;
 /// Longest a write stays staged before the next one writes them all.
@@ -489,16 +503,9 @@ impl Storage {
         if !staged.commits.is_empty() {
             let mut committed = txn.open_table(COMMITTED)?;
             let mut by_digest = txn.open_table(COMMITTED_BY_DIGEST)?;
-            let tip = last_height(&committed)?;
-            for (expected, block) in (tip + 1..).zip(&staged.commits) {
-                let height = block.block.height();
-                if height != expected {
-                    return Err(Error::Storage(format!(
-                        "commit of height {height} does not continue the tip {}",
-                        expected - 1
-                    )));
-                }
-                committed.insert(height, encode(block)?.as_slice())?;
+            continue_tip(last_height(&committed)?, &staged.commits)?;
+            for block in &staged.commits {
+                committed.insert(block.block.height(), encode(block)?.as_slice())?;
                 by_digest.insert(
                     block.block.digest().as_bytes().as_slice(),
                     encode(&block.block)?.as_slice(),
@@ -652,24 +659,16 @@ impl Storage {
         if blocks.is_empty() {
             return Ok(());
         }
-        let tip = self.tip()?;
-        for (expected, block) in (tip + 1..).zip(blocks) {
-            let height = block.block.height();
-            if height != expected {
-                return Err(Error::Storage(format!(
-                    "commit of height {height} does not continue the tip {}",
-                    expected - 1
-                )));
-            }
-        }
-        {
+        continue_tip(self.tip()?, blocks)?;
+        let full = {
             let mut stage = self.stage.lock();
             stage.current.commits.extend_from_slice(blocks);
             stage.current.touch();
-        }
+            stage.current.full()
+        };
         // Not by age: this is on the consensus task (whose next vote would
         // wait), and the other writes store them soon enough.
-        if self.stage.lock().current.full() {
+        if full {
             self.write(false, |_| Ok(()))?;
         }
         Ok(())
