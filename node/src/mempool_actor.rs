@@ -8,8 +8,10 @@
 //! queued it writes all of them first, in one group (moving a write earlier
 //! never breaks the order rule), so the slower the disk, the larger the
 //! groups, and a new batch is never stored behind a backlog of deliveries. It also turns delivered blocks into the ordered output
-//! and prunes. An own batch's certificate is not handed to consensus until
-//! the batch is durable here, since this node's own acknowledgement is in it.
+//! and prunes. An own batch is sent to the peers before it is stored, so
+//! that they store it while this node does; its certificate is neither
+//! broadcast nor handed to consensus until the batch is durable here, since
+//! this node's own acknowledgement is in it.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -424,6 +426,27 @@ impl MempoolActor {
     }
 }
 
+/// Takes the queued persists out of `queue` as one group, and with them
+/// the queued broadcasts of own batches, to be sent first; the other
+/// actions keep their order.
+fn take_persists(
+    queue: &mut VecDeque<(Action, u64)>,
+    me: NodeIndex,
+) -> (Vec<Message>, Vec<(Batch, u64)>) {
+    let mut group = Vec::new();
+    let mut sends = Vec::new();
+    let mut rest = VecDeque::with_capacity(queue.len());
+    for (action, at) in queue.drain(..) {
+        match action {
+            Action::Persist(b) => group.push((b, at)),
+            Action::Broadcast(Message::Batch(b)) if b.author == me => sends.push(Message::Batch(b)),
+            other => rest.push_back((other, at)),
+        }
+    }
+    *queue = rest;
+    (sends, group)
+}
+
 impl Executor {
     async fn run(mut self, mut work: mpsc::Receiver<Work>) {
         let mut queue: VecDeque<(Action, u64)> = VecDeque::new();
@@ -443,16 +466,18 @@ impl Executor {
             // earlier never breaks the order rule, and a batch sealed while
             // hundreds of caught-up blocks wait to be delivered is durable
             // (its transactions' `202` kept) in one fsync, not after them.
+            //
+            // An own batch is sent before it is stored, so that the peers
+            // store it while this node does: its certificate still waits for
+            // the store, as the actions it leads to (the certificate's
+            // broadcast, its hand-over to consensus) queue behind it.
             if persists {
-                let mut group = Vec::new();
-                let mut rest = VecDeque::with_capacity(queue.len());
-                for (action, at) in queue.drain(..) {
-                    match action {
-                        Action::Persist(b) => group.push((b, at)),
-                        other => rest.push_back((other, at)),
+                let (sends, group) = take_persists(&mut queue, self.shared.me);
+                if !self.shared.storage_failed() {
+                    for message in &sends {
+                        self.broadcast(message);
                     }
                 }
-                queue = rest;
                 self.persist_group(group).await;
                 continue;
             }
@@ -504,6 +529,7 @@ impl Executor {
                 }
             }
         }
+        let mut stored = false;
         if !self.shared.storage_failed() {
             // Own batches, kept only if a client waits for one of theirs.
             let waited: Vec<Batch> = if self.shared.durable.is_empty() {
@@ -517,14 +543,20 @@ impl Executor {
             };
             let batches = group.into_iter().map(|(b, _)| b).collect();
             match self.persist(batches).await {
-                Ok(()) => self.shared.durable.stored(&waited),
+                Ok(()) => {
+                    stored = true;
+                    self.shared.durable.stored(&waited);
+                }
                 Err(e) => {
                     tracing::error!("cannot store batches: {e}; this node stops acknowledging");
                     self.shared.mark_storage_failed();
                 }
             }
         }
-        if !own.is_empty() {
+        // An own batch that could not be stored stays undurable: its
+        // certificate (which holds this node's acknowledgement) is neither
+        // handed to consensus nor broadcast.
+        if stored && !own.is_empty() {
             tracing::debug!(
                 batches = own.len(),
                 ms = self.clock.now_ms().saturating_sub(now),
@@ -550,6 +582,10 @@ impl Executor {
             }
             Action::Broadcast(message) => {
                 if let Message::Cert(cert) = &message {
+                    if blocked {
+                        // Our acknowledgement in it may not be durable.
+                        return;
+                    }
                     self.record_certified(cert);
                 }
                 self.broadcast(&message)
@@ -690,5 +726,56 @@ impl Executor {
         if let Ok(bytes) = encode(message) {
             let _ = self.network.broadcast(Class::Batches, Bytes::from(bytes));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ordo_mempool::{BatchAck, Transaction};
+    use ordo_types::Keypair;
+
+    fn batch(author: NodeIndex, seq: u64) -> Batch {
+        Batch {
+            author,
+            seq,
+            txs: vec![Transaction::new(
+                1,
+                Bytes::from(format!("tx-{author}-{seq}")),
+            )],
+        }
+    }
+
+    #[test]
+    fn own_batches_are_sent_before_the_group_is_stored_and_acks_after() {
+        let me = 0;
+        let own = batch(me, 7);
+        let peer = batch(2, 3);
+        let keypair = Keypair::from_seed([1; 32]);
+        let ack = BatchAck::sign(&peer.header(), me, &keypair);
+        let mut queue: VecDeque<(Action, u64)> = VecDeque::from(vec![
+            (Action::Persist(own.clone()), 1),
+            (Action::Broadcast(Message::Batch(own.clone())), 1),
+            (Action::Persist(peer.clone()), 2),
+            (
+                Action::Send {
+                    to: 2,
+                    message: Message::Ack(ack.clone()),
+                },
+                2,
+            ),
+            // A peer's batch passed on (a response) is not sent early.
+            (Action::Broadcast(Message::Batch(peer.clone())), 3),
+        ]);
+        let (sends, group) = take_persists(&mut queue, me);
+        assert_eq!(sends, vec![Message::Batch(own.clone())]);
+        assert_eq!(group, vec![(own, 1), (peer.clone(), 2)]);
+        // The ack is sent only after the group is stored, in order.
+        let rest: Vec<_> = queue.into_iter().map(|(a, _)| a).collect();
+        assert!(matches!(
+            rest.as_slice(),
+            [Action::Send { to: 2, message: Message::Ack(a) }, Action::Broadcast(Message::Batch(b))]
+                if *a == ack && *b == peer
+        ));
     }
 }
