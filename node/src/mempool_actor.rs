@@ -529,7 +529,6 @@ impl Executor {
                 }
             }
         }
-        let mut stored = false;
         if !self.shared.storage_failed() {
             // Own batches, kept only if a client waits for one of theirs.
             let waited: Vec<Batch> = if self.shared.durable.is_empty() {
@@ -543,20 +542,17 @@ impl Executor {
             };
             let batches = group.into_iter().map(|(b, _)| b).collect();
             match self.persist(batches).await {
-                Ok(()) => {
-                    stored = true;
-                    self.shared.durable.stored(&waited);
-                }
+                Ok(()) => self.shared.durable.stored(&waited),
                 Err(e) => {
                     tracing::error!("cannot store batches: {e}; this node stops acknowledging");
                     self.shared.mark_storage_failed();
                 }
             }
         }
-        // An own batch that could not be stored stays undurable: its
-        // certificate (which holds this node's acknowledgement) is neither
-        // handed to consensus nor broadcast.
-        if stored && !own.is_empty() {
+        // An own batch that could not be stored (storage failed, now or
+        // before) stays undurable: its certificate, which holds this node's
+        // acknowledgement, is neither handed to consensus nor broadcast.
+        if !own.is_empty() && !self.shared.storage_failed() {
             tracing::debug!(
                 batches = own.len(),
                 ms = self.clock.now_ms().saturating_sub(now),
@@ -732,25 +728,21 @@ impl Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ordo_mempool::{BatchAck, Transaction};
+    use crate::output::tests::batch;
+    use ordo_mempool::BatchAck;
     use ordo_types::Keypair;
-
-    fn batch(author: NodeIndex, seq: u64) -> Batch {
-        Batch {
-            author,
-            seq,
-            txs: vec![Transaction::new(
-                1,
-                Bytes::from(format!("tx-{author}-{seq}")),
-            )],
-        }
-    }
 
     #[test]
     fn own_batches_are_sent_before_the_group_is_stored_and_acks_after() {
         let me = 0;
-        let own = batch(me, 7);
-        let peer = batch(2, 3);
+        let own = Batch {
+            seq: 7,
+            ..batch(me, &[b"own"])
+        };
+        let peer = Batch {
+            seq: 3,
+            ..batch(2, &[b"peer"])
+        };
         let keypair = Keypair::from_seed([1; 32]);
         let ack = BatchAck::sign(&peer.header(), me, &keypair);
         let mut queue: VecDeque<(Action, u64)> = VecDeque::from(vec![
