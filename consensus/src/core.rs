@@ -1039,11 +1039,17 @@ impl Core {
         };
         self.proposed_view = view;
         self.stats.proposals += 1;
-        // Vote for it (persisting safety data) before it leaves the node.
-        self.accept_block(block.clone(), self.me);
+        // The proposal leaves first, and this node then stores it and votes
+        // for it (block, safety data, vote) while the replicas do the same:
+        // the leader's store is off the view's path. A proposal is not a
+        // vote. Every signer of a QC stored the block before it voted, and
+        // a leader that crashes before its store may, restarted, propose
+        // again in this view: the replicas that voted refuse the second
+        // proposal, and its own vote is still cast once.
         self.out.push(Action::Broadcast {
-            message: Message::Proposal(Box::new(block)),
+            message: Message::Proposal(Box::new(block.clone())),
         });
+        self.accept_block(block, self.me);
     }
 
     /// The inclusion lists a proposal in `view` attaches (all collected for

@@ -355,12 +355,25 @@ fn idle_leader_waits_for_payload_or_heartbeat() {
         })
         .expect("proposal");
     assert_eq!(block.payload.items, vec![b"tx".to_vec()]);
-    // Its own vote is persisted before the proposal is broadcast.
+    // The proposal leaves first; its own vote is persisted before the vote
+    // leaves (the leader's store is off the replicas' path).
     let persist_at = actions.iter().position(|a| matches!(a, Action::Persist(_)));
     let proposal_at = actions
         .iter()
         .position(|a| matches!(a, Action::Broadcast { .. }));
-    assert!(persist_at < proposal_at);
+    let vote_at = actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::Send {
+                message: Message::Vote(_),
+                ..
+            }
+        )
+    });
+    assert!(
+        proposal_at.is_some() && proposal_at < persist_at && persist_at < vote_at,
+        "{actions:?}"
+    );
     // The heartbeat for view 1 no longer proposes twice.
     let again = core.handle(500, Event::TimerFired(Timer::Propose(1)));
     assert!(!again.iter().any(|a| matches!(

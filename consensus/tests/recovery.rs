@@ -223,8 +223,9 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
         "{actions:?}"
     );
 
-    // Views 5 and 6 fail; node 3 leads view 7 and extends B4 (QC4) with TC6,
-    // persisting its own block before its vote, before the broadcast.
+    // Views 5 and 6 fail; node 3 leads view 7 and extends B4 (QC4) with TC6:
+    // it broadcasts the proposal, then persists the block and its vote
+    // before the vote leaves.
     let tc6 = c.f.tc(6, &[4], &c.qc4);
     deliver(&mut core, 0, Message::Tc(Box::new(tc6)));
     assert_eq!(core.view(), 7);
@@ -240,8 +241,17 @@ fn restart_with_lock_above_root_qc_times_out_serves_and_extends() {
                 if b.view() == 7 && b.header.parent == c.b4.digest()
         )
     });
+    let vote_at = actions.iter().position(|a| {
+        matches!(
+            a,
+            Action::Send { message: Message::Vote(v), .. } if v.view == 7
+        )
+    });
     assert!(
-        block_at.is_some() && block_at < persist_at && persist_at < proposal_at,
+        proposal_at.is_some()
+            && proposal_at < block_at
+            && block_at < persist_at
+            && persist_at < vote_at,
         "{actions:?}"
     );
 }
