@@ -7,8 +7,11 @@
 //! write and its `fdatasync` no longer stop the core. Whenever persists are
 //! queued it writes all of them first, in one group (moving a write earlier
 //! never breaks the order rule), so the slower the disk, the larger the
-//! groups, and a new batch is never stored behind a backlog of deliveries. It also turns delivered blocks into the ordered output
-//! and prunes. An own batch is sent to the peers before it is stored, so
+//! groups, and a new batch is never stored behind a backlog of deliveries.
+//! The actions queued ahead of the group (deliveries, mostly) run while it
+//! is stored, and once it is, acknowledgements and own certificates go
+//! before older deliveries: the certification path waits for neither. It
+//! also turns delivered blocks into the ordered output and prunes. An own batch is sent to the peers before it is stored, so
 //! that they store it while this node does; its certificate is neither
 //! broadcast nor handed to consensus until the batch is durable here, since
 //! this node's own acknowledgement is in it.
@@ -426,25 +429,66 @@ impl MempoolActor {
     }
 }
 
-/// Takes the queued persists out of `queue` as one group, and with them
-/// the queued broadcasts of own batches, to be sent first; the other
-/// actions keep their order.
-fn take_persists(
-    queue: &mut VecDeque<(Action, u64)>,
-    me: NodeIndex,
-) -> (Vec<Message>, Vec<(Batch, u64)>) {
-    let mut group = Vec::new();
-    let mut sends = Vec::new();
+/// The queued persists, taken out of the queue as one group.
+#[derive(Debug, Default)]
+struct Persists {
+    /// Broadcasts of own batches: sent before the group is stored.
+    sends: Vec<Message>,
+    /// The batches to store, with the time each was queued.
+    group: Vec<(Batch, u64)>,
+    /// The actions queued ahead of the first persist: run while the group
+    /// is stored, as they come before it in order.
+    ahead: Vec<(Action, u64)>,
+}
+
+/// Takes the queued persists out of `queue` as one group, with the queued
+/// broadcasts of own batches and the actions ahead of the first persist;
+/// the other actions stay queued, in order.
+fn take_persists(queue: &mut VecDeque<(Action, u64)>, me: NodeIndex) -> Persists {
+    let mut taken = Persists::default();
     let mut rest = VecDeque::with_capacity(queue.len());
     for (action, at) in queue.drain(..) {
         match action {
-            Action::Persist(b) => group.push((b, at)),
-            Action::Broadcast(Message::Batch(b)) if b.author == me => sends.push(Message::Batch(b)),
+            Action::Persist(b) => taken.group.push((b, at)),
+            Action::Broadcast(Message::Batch(b)) if b.author == me => {
+                taken.sends.push(Message::Batch(b))
+            }
+            other if taken.group.is_empty() => taken.ahead.push((other, at)),
             other => rest.push_back((other, at)),
         }
     }
     *queue = rest;
-    (sends, group)
+    taken
+}
+
+/// A group of batches being stored.
+struct Storing {
+    /// Digests of the own batches in it.
+    own: Vec<Digest>,
+    /// Own batches a client waits for.
+    waited: Vec<Batch>,
+    started_ms: u64,
+    /// `None` if storage had failed: nothing is stored.
+    task: Option<tokio::task::JoinHandle<crate::Result<()>>>,
+}
+
+/// The next action to run: the first acknowledgement or own certificate
+/// (the certification path; no persist is ever left queued, so each
+/// follows its batch's store), else the oldest action.
+fn next_action(queue: &mut VecDeque<(Action, u64)>) -> Option<(Action, u64)> {
+    let urgent = queue.iter().position(|(action, _)| {
+        matches!(
+            action,
+            Action::Send {
+                message: Message::Ack(_),
+                ..
+            } | Action::Broadcast(Message::Cert(_))
+        )
+    });
+    match urgent {
+        Some(i) => queue.remove(i),
+        None => queue.pop_front(),
+    }
 }
 
 impl Executor {
@@ -471,17 +515,26 @@ impl Executor {
             // store it while this node does: its certificate still waits for
             // the store, as the actions it leads to (the certificate's
             // broadcast, its hand-over to consensus) queue behind it.
+            //
+            // The actions queued ahead of the group (deliveries, mostly) run
+            // while it is stored: they come before it, so the order rule
+            // holds, and a store no longer waits for the deliveries queued
+            // before it nor they for the store.
             if persists {
-                let (sends, group) = take_persists(&mut queue, self.shared.me);
+                let taken = take_persists(&mut queue, self.shared.me);
                 if !self.shared.storage_failed() {
-                    for message in &sends {
+                    for message in &taken.sends {
                         self.broadcast(message);
                     }
                 }
-                self.persist_group(group).await;
+                let storing = self.start_storing(taken.group);
+                for (action, _) in taken.ahead {
+                    self.run_action(action).await;
+                }
+                self.finish_storing(storing).await;
                 continue;
             }
-            if let Some((action, _)) = queue.pop_front() {
+            if let Some((action, _)) = next_action(&mut queue) {
                 self.run_action(action).await;
             }
         }
@@ -512,6 +565,13 @@ impl Executor {
     }
 
     async fn persist_group(&mut self, group: Vec<(Batch, u64)>) {
+        let storing = self.start_storing(group);
+        self.finish_storing(storing).await;
+    }
+
+    /// Starts storing a group of batches on a blocking thread (nothing, if
+    /// storage has failed); [`Executor::finish_storing`] waits for it.
+    fn start_storing(&mut self, group: Vec<(Batch, u64)>) -> Storing {
         let me = self.shared.me;
         let mut own = Vec::new();
         let now = self.clock.now_ms();
@@ -529,19 +589,39 @@ impl Executor {
                 }
             }
         }
-        if !self.shared.storage_failed() {
+        let mut waited = Vec::new();
+        let task = (!self.shared.storage_failed()).then(|| {
             // Own batches, kept only if a client waits for one of theirs.
-            let waited: Vec<Batch> = if self.shared.durable.is_empty() {
-                Vec::new()
-            } else {
-                group
+            if !self.shared.durable.is_empty() {
+                waited = group
                     .iter()
                     .filter(|(b, _)| b.author == me)
                     .map(|(b, _)| b.clone())
-                    .collect()
-            };
-            let batches = group.into_iter().map(|(b, _)| b).collect();
-            match self.persist(batches).await {
+                    .collect();
+            }
+            self.store(group.into_iter().map(|(b, _)| b).collect())
+        });
+        Storing {
+            own,
+            waited,
+            started_ms: now,
+            task,
+        }
+    }
+
+    async fn finish_storing(&mut self, storing: Storing) {
+        let Storing {
+            own,
+            waited,
+            started_ms,
+            task,
+        } = storing;
+        if let Some(task) = task {
+            let stored = task
+                .await
+                .map_err(|e| crate::Error::Storage(e.to_string()))
+                .and_then(|r| r);
+            match stored {
                 Ok(()) => self.shared.durable.stored(&waited),
                 Err(e) => {
                     tracing::error!("cannot store batches: {e}; this node stops acknowledging");
@@ -555,7 +635,7 @@ impl Executor {
         if !own.is_empty() && !self.shared.storage_failed() {
             tracing::debug!(
                 batches = own.len(),
-                ms = self.clock.now_ms().saturating_sub(now),
+                ms = self.clock.now_ms().saturating_sub(started_ms),
                 "own batches durable"
             );
             let mut undurable = self.undurable.lock();
@@ -682,11 +762,12 @@ impl Executor {
         }
     }
 
-    async fn persist(&self, batches: Vec<Batch>) -> crate::Result<()> {
+    /// Stores `batches` on a blocking thread.
+    fn store(&self, batches: Vec<Batch>) -> tokio::task::JoinHandle<crate::Result<()>> {
         let storage = self.storage.clone();
         let me = self.shared.me;
         let raw_batches = self.raw_batches.clone();
-        let result = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut own = Vec::new();
             let mut encoded: Vec<(Digest, Bytes)> = Vec::with_capacity(batches.len());
             for batch in &batches {
@@ -703,8 +784,6 @@ impl Executor {
             }
             storage.save_batches_and_own(encoded.iter().map(|(d, b)| (*d, b.as_ref())), &own)
         })
-        .await;
-        result.map_err(|e| crate::Error::Storage(e.to_string()))?
     }
 
     fn stored_batch(&self, digest: &Digest) -> Option<Batch> {
@@ -759,9 +838,10 @@ mod tests {
             // A peer's batch passed on (a response) is not sent early.
             (Action::Broadcast(Message::Batch(peer.clone())), 3),
         ]);
-        let (sends, group) = take_persists(&mut queue, me);
-        assert_eq!(sends, vec![Message::Batch(own.clone())]);
-        assert_eq!(group, vec![(own, 1), (peer.clone(), 2)]);
+        let taken = take_persists(&mut queue, me);
+        assert_eq!(taken.sends, vec![Message::Batch(own.clone())]);
+        assert_eq!(taken.group, vec![(own, 1), (peer.clone(), 2)]);
+        assert!(taken.ahead.is_empty());
         // The ack is sent only after the group is stored, in order.
         let rest: Vec<_> = queue.into_iter().map(|(a, _)| a).collect();
         assert!(matches!(
@@ -769,5 +849,50 @@ mod tests {
             [Action::Send { to: 2, message: Message::Ack(a) }, Action::Broadcast(Message::Batch(b))]
                 if *a == ack && *b == peer
         ));
+    }
+
+    #[test]
+    fn actions_ahead_of_the_group_run_while_it_is_stored_and_acks_go_first() {
+        let me = 0;
+        let keypair = Keypair::from_seed([1; 32]);
+        let peer = |seq| Batch {
+            seq,
+            ..batch(2, &[b"peer"])
+        };
+        let (a, b) = (peer(3), peer(4));
+        let ack = |batch: &Batch| Action::Send {
+            to: 2,
+            message: Message::Ack(BatchAck::sign(&batch.header(), me, &keypair)),
+        };
+        let deliver = |height| Action::Deliver {
+            height,
+            batches: Vec::new(),
+        };
+        let mut queue: VecDeque<(Action, u64)> = VecDeque::from(vec![
+            (deliver(10), 1),
+            (ack(&a), 1),
+            (Action::Persist(b.clone()), 2),
+            (deliver(11), 2),
+            (ack(&b), 2),
+        ]);
+        let taken = take_persists(&mut queue, me);
+        assert_eq!(taken.group, vec![(b.clone(), 2)]);
+        // Ahead of the persist: run while it is stored.
+        let ahead: Vec<_> = taken.ahead.into_iter().map(|(a, _)| a).collect();
+        assert!(
+            matches!(ahead.as_slice(), [Action::Deliver { height: 10, .. }, Action::Send { message: Message::Ack(x), .. }] if x.batch == a.digest()),
+            "{ahead:?}"
+        );
+        // Behind it: after the store, the ack before the older delivery.
+        let first = next_action(&mut queue).map(|(a, _)| a);
+        assert!(
+            matches!(&first, Some(Action::Send { message: Message::Ack(x), .. }) if x.batch == b.digest()),
+            "{first:?}"
+        );
+        assert!(matches!(
+            next_action(&mut queue),
+            Some((Action::Deliver { height: 11, .. }, _))
+        ));
+        assert!(next_action(&mut queue).is_none());
     }
 }
