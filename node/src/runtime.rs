@@ -177,6 +177,8 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         storage.clone(),
         shared.clone(),
     )?;
+    storage.start_background_writes();
+    tasks.push(tokio::spawn(write_staged(storage.clone())));
     tasks.push(tokio::spawn(consensus.run()));
     tasks.push(tokio::spawn(mempool.run()));
     // One dispatcher per class: a full mempool inbox holds up only Batches
@@ -231,6 +233,35 @@ pub async fn start(node: Validated) -> anyhow::Result<RunningNode> {
         storage,
         tasks,
     })
+}
+
+/// How often the background writer looks whether the staged writes are due.
+const STAGE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Stores the staged writes when they are due, on a blocking thread, off
+/// the paths of the writes that stage them ([`Storage::start_background_writes`]).
+/// A failing write is logged once until one succeeds; the stage keeps its
+/// writes, and the staging writes return the error once it is overdue.
+async fn write_staged(storage: Arc<Storage>) {
+    let mut poll = tokio::time::interval(STAGE_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        poll.tick().await;
+        if !storage.stage_due() {
+            continue;
+        }
+        let writer = storage.clone();
+        match tokio::task::spawn_blocking(move || writer.write_staged_if_due()).await {
+            Ok(Ok(())) => failing = false,
+            Ok(Err(e)) if !failing => {
+                tracing::warn!("cannot store staged writes: {e}");
+                failing = true;
+            }
+            Ok(Err(_)) => {}
+            Err(e) => tracing::warn!("staged write task failed: {e}"),
+        }
+    }
 }
 
 /// The seq of this node's next own batch: what storage remembers, but never

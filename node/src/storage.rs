@@ -20,9 +20,11 @@
 //!
 //! Committed blocks, batch locations and output rows are not even given a
 //! transaction each: they are *staged* in memory, where readers find them
-//! at once, and stored together by the first write after
-//! [`STAGE_MAX_WAIT`] (or [`STAGE_MAX_WRITES`]) — or by any other write
-//! transaction, which stores them first. A redb write transaction costs a
+//! at once, and stored together once [`STAGE_MAX_WAIT`] (or
+//! [`STAGE_MAX_WRITES`]) is reached — by the node's background writer
+//! ([`Storage::start_background_writes`]), else by the first staging write
+//! to find them due — or by any other write transaction, which stores them
+//! first. A redb write transaction costs a
 //! few hundred microseconds of CPU even without fsync (it rewrites a path
 //! of pages in every table it touches), and there had been three a view
 //! (the committed block, the batch group, the output row); now there is
@@ -136,6 +138,11 @@ fn continue_tip(tip: Height, blocks: &[CommittedBlock]) -> Result<()> {
 const STAGE_MAX_WRITES: usize = 1_024;
 /// Longest a write stays staged before the next one writes them all.
 const STAGE_MAX_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+/// With a background writer ([`Storage::write_staged_if_due`]), the staging
+/// writes store the stage themselves only once it is this many times past
+/// the limits above: the writer has fallen behind, or is failing (then
+/// they return its error).
+const STAGE_OVERDUE: u32 = 4;
 
 /// Writes to `ordo.redb` that wait in memory for its next write transaction
 /// (see the module doc). Readers see them as if they were stored.
@@ -172,9 +179,21 @@ impl Staged {
         self.full() || self.since.is_some_and(|at| at.elapsed() >= STAGE_MAX_WAIT)
     }
 
+    /// Whether they are [`STAGE_OVERDUE`] times past the limits.
+    fn overdue(&self) -> bool {
+        self.writes() >= STAGE_MAX_WRITES * STAGE_OVERDUE as usize
+            || self
+                .since
+                .is_some_and(|at| at.elapsed() >= STAGE_MAX_WAIT * STAGE_OVERDUE)
+    }
+
+    fn writes(&self) -> usize {
+        self.commits.len() + self.locations.len() + self.outputs.len()
+    }
+
     /// Whether they reached [`STAGE_MAX_WRITES`].
     fn full(&self) -> bool {
-        self.commits.len() + self.locations.len() + self.outputs.len() >= STAGE_MAX_WRITES
+        self.writes() >= STAGE_MAX_WRITES
     }
 
     fn touch(&mut self) {
@@ -233,6 +252,8 @@ pub struct Storage {
     appending: parking_lot::Mutex<()>,
     /// Writes waiting for the next write transaction.
     stage: parking_lot::Mutex<Stage>,
+    /// Whether a background writer stores the stage when due.
+    background: std::sync::atomic::AtomicBool,
 }
 
 impl Storage {
@@ -304,6 +325,7 @@ impl Storage {
             durable_tip: std::sync::atomic::AtomicU64::new(durable_tip),
             appending: parking_lot::Mutex::new(()),
             stage: Default::default(),
+            background: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -561,9 +583,41 @@ impl Storage {
         }
     }
 
-    /// Stores the staged writes now if they are due.
+    /// Called by the staging writes: stores the staged writes now if they
+    /// are due, or, with a background writer, overdue.
     fn write_if_due(&self) -> Result<()> {
-        if self.stage.lock().current.due() {
+        let due = {
+            let stage = self.stage.lock();
+            if self.background.load(std::sync::atomic::Ordering::Relaxed) {
+                stage.current.overdue()
+            } else {
+                stage.current.due()
+            }
+        };
+        if due {
+            self.write(false, |_| Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// Hands the storing of staged writes to a background writer that calls
+    /// [`Storage::write_staged_if_due`] every few milliseconds: the batch
+    /// group or the delivery that happens to find the stage due no longer
+    /// carries its write (1.5 ms on average at 50,000 tx/s, 5 ms at p99)
+    /// on its way to an acknowledgement or the stream.
+    pub fn start_background_writes(&self) {
+        self.background
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the staged writes are due to be stored.
+    pub fn stage_due(&self) -> bool {
+        self.stage.lock().current.due()
+    }
+
+    /// For the background writer: stores the staged writes if they are due.
+    pub fn write_staged_if_due(&self) -> Result<()> {
+        if self.stage_due() {
             self.write(false, |_| Ok(()))?;
         }
         Ok(())
@@ -653,8 +707,7 @@ impl Storage {
 
     /// Appends committed blocks (in height order, continuing the tip).
     /// Refuses a gap or a rewrite. They are staged: readers see them at
-    /// once, and the first write after [`STAGE_MAX_WAIT`] (or any other
-    /// write transaction) stores them.
+    /// once, and they are stored with the rest of the stage (module doc).
     pub fn save_commits(&self, blocks: &[CommittedBlock]) -> Result<()> {
         if blocks.is_empty() {
             return Ok(());
@@ -1365,6 +1418,45 @@ mod tests {
             batches: vec![batch.clone()],
             skipped: vec![],
         }
+    }
+
+    /// With a background writer, a staging write that finds the stage due
+    /// leaves it to the writer (which stores it), and stores it itself only
+    /// once it is overdue.
+    #[test]
+    fn a_background_writer_takes_the_due_stage_off_the_staging_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, blocks) = committed_blocks(3);
+        let batches: Vec<_> = (0..3).map(|seq| test_batch(0, seq)).collect();
+        let store = |s: &Storage, i: usize| {
+            s.save_commits(&blocks[i..=i]).unwrap();
+            let bytes = encode(&batches[i]).unwrap();
+            s.save_batches_and_own([(batches[i].digest(), bytes.as_slice())], &[])
+                .unwrap();
+        };
+        let on_file = |s: &Storage| {
+            let txn = s.db.begin_read().unwrap();
+            last_height(&txn.open_table(COMMITTED).unwrap()).unwrap()
+        };
+        let s = Storage::open(dir.path()).unwrap();
+        s.start_background_writes();
+        store(&s, 0);
+        assert!(!s.stage_due());
+        std::thread::sleep(STAGE_MAX_WAIT);
+        assert!(s.stage_due());
+        store(&s, 1);
+        assert_eq!(on_file(&s), 0, "a due stage is the writer's");
+        s.write_staged_if_due().unwrap();
+        assert_eq!(on_file(&s), 2);
+        assert!(!s.stage_due());
+        // The writer fell behind: the batch group stores an overdue stage.
+        s.save_commits(&blocks[2..3]).unwrap();
+        std::thread::sleep(STAGE_MAX_WAIT * STAGE_OVERDUE);
+        let bytes = encode(&batches[2]).unwrap();
+        s.save_batches_and_own([(batches[2].digest(), bytes.as_slice())], &[])
+            .unwrap();
+        assert_eq!(on_file(&s), 3);
+        assert_eq!(s.tip().unwrap(), 3);
     }
 
     /// Staged writes are read back at once, reach the file with the first
